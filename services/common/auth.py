@@ -1,0 +1,133 @@
+"""Who is calling: the verified identity behind an internal gRPC call.
+
+The gateway forwards the caller's bearer token in ``authorization`` metadata; each service
+verifies it locally with the same verifier the SDK offers (ARCHITECTURE §1). Platform
+services calling each other present a service token minted by the token service
+(``sub = service:<name>``, claim ``svc``), which no client or user token can carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import grpc
+
+from services.common.errors import PermissionDenied, Unauthenticated
+from tessera_sdk.verifier import TokenRejected, TokenVerifier
+
+CONTROL_PLANE_TENANT = "control-plane"
+
+PrincipalKind = Literal["client", "user", "service"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A verified caller. ``tenant`` is the issuing tenant's slug."""
+
+    tenant: str
+    subject: str
+    kind: PrincipalKind
+    permissions: frozenset[str]
+    client_id: str = ""
+    app_code: str = ""
+
+    @property
+    def is_operator(self) -> bool:
+        """Control-plane callers act platform-wide; tenant callers only on their tenant."""
+        return self.tenant == CONTROL_PLANE_TENANT
+
+    @property
+    def actor_type(self) -> str:
+        return self.kind
+
+    def require(self, permission: str, tenant: str | None = None) -> None:
+        """Raise PermissionDenied unless the caller holds ``permission`` for ``tenant``.
+
+        Rule: a permission applies to the caller's own tenant; operators (control plane)
+        hold their permissions for every tenant.
+        """
+        if tenant is not None and tenant != self.tenant and not self.is_operator:
+            raise PermissionDenied(
+                "TENANT_FORBIDDEN",
+                f"Your token belongs to tenant {self.tenant!r} and cannot act on {tenant!r}.",
+            )
+        if permission not in self.permissions:
+            raise PermissionDenied(
+                "PERMISSION_MISSING",
+                f"This call needs the permission {permission!r}; ask an administrator to "
+                "grant a role that carries it.",
+                metadata={"permission": permission},
+            )
+
+    def require_service(self, service: str) -> None:
+        if self.kind != "service" or self.subject != f"service:{service}":
+            raise PermissionDenied(
+                "SERVICE_ONLY", f"This call is reserved for the {service} service."
+            )
+
+
+def principal_from_claims(tenant: str, claims: dict[str, Any]) -> Principal:
+    subject = str(claims.get("sub", ""))
+    kind: PrincipalKind
+    if claims.get("svc") and subject.startswith("service:") and tenant == CONTROL_PLANE_TENANT:
+        kind = "service"
+    elif claims.get("uid"):
+        kind = "user"
+    else:
+        kind = "client"
+    return Principal(
+        tenant=tenant,
+        subject=subject,
+        kind=kind,
+        permissions=frozenset(claims.get("permissions") or ()),
+        client_id=str(claims.get("client_id", "")),
+        app_code=str(claims.get("app_code", "")),
+    )
+
+
+def bearer_from_metadata(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token:
+                return token.strip()
+    return None
+
+
+class Authenticator:
+    """Turns the bearer token of an incoming call into a Principal."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+        token = bearer_from_metadata(context.invocation_metadata())
+        if token is None:
+            raise Unauthenticated(
+                "BEARER_MISSING",
+                "This call needs a bearer token: send 'Authorization: Bearer <access token>'.",
+            )
+        return await self.principal_from_token(token)
+
+    async def principal_from_token(self, token: str) -> Principal:
+        try:
+            verified = await self._verifier.verify(token)
+        except TokenRejected as exc:
+            raise Unauthenticated(f"TOKEN_{exc.reason}", exc.message) from exc
+        return principal_from_claims(verified.tenant, verified.claims)
+
+
+def require_operator(principal: Principal, permission: str) -> None:
+    """Platform-wide resources (tenants, regions, plans) belong to the control plane only.
+
+    A tenant could name a permission ``tenant:write`` in its own catalog; only the
+    control-plane tenant's grant of it counts.
+    """
+    if not principal.is_operator:
+        raise PermissionDenied(
+            "OPERATOR_ONLY",
+            f"This call needs {permission!r} in the control-plane tenant (platform operators).",
+            metadata={"permission": permission},
+        )
+    principal.require(permission)

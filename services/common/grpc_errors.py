@@ -1,0 +1,219 @@
+"""Domain errors ↔ gRPC statuses with google.rpc rich details.
+
+Server side: :class:`ErrorInterceptor` turns a :class:`DomainError` into a status whose
+``grpc-status-details-bin`` trailer carries ErrorInfo (reason, domain, metadata), BadRequest
+(field violations) and PreconditionFailure (blockers). Any other exception is masked as
+INTERNAL with a reference id that is also logged with the traceback (nothing internal leaks).
+
+Client side: :func:`remote_error` decodes the same trailer into a :class:`RemoteError`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from services.common.errors import DomainError, ErrorKind, FieldViolation
+
+ERROR_DOMAIN = "tessera.dev"
+_DETAILS_KEY = "grpc-status-details-bin"
+
+KIND_TO_CODE: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    # ABORTED is the gRPC code for "read-modify-write conflict"; Tessera uses it only for a
+    # stale optimistic-concurrency version, which the gateway reports as HTTP 412.
+    ErrorKind.STALE_VERSION: grpc.StatusCode.ABORTED,
+    ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
+
+log = structlog.get_logger("tessera.grpc")
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """The gRPC code and google.rpc.Status that represent ``error``."""
+    code = KIND_TO_CODE[error.kind]
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    status.details.append(
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+            )
+        )
+    )
+    if error.violations:
+        status.details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.message, reason=v.reason
+                        )
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if error.blockers:
+        status.details.append(
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="REFERENCED_BY", subject=blocker, description=blocker
+                        )
+                        for blocker in error.blockers
+                    ]
+                )
+            )
+        )
+    return code, status
+
+
+def internal_status(reference: str) -> status_pb2.Status:
+    status = status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message=f"Internal error; quote reference {reference} when reporting it.",
+    )
+    status.details.append(
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"reference": reference}
+            )
+        )
+    )
+    return status
+
+
+Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+def _guard(behavior: Handler, method: str) -> Handler:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except DomainError as error:
+            code, status = to_status(error)
+            await context.abort(
+                code, error.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),)
+            )
+        except Exception:
+            reference = uuid.uuid4().hex[:16]
+            log.exception("unhandled error in rpc", method=method, reference=reference)
+            await context.abort(
+                grpc.StatusCode.INTERNAL,
+                internal_status(reference).message,
+                trailing_metadata=(
+                    (_DETAILS_KEY, internal_status(reference).SerializeToString()),
+                ),
+            )
+
+    return guarded
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Translates every domain error once, masks everything else (STYLE habit 4 and 5)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _guard(handler.unary_unary, handler_call_details.method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+@dataclass
+class RemoteError(Exception):
+    """A failed call to another Tessera service, decoded from its status details."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    violations: list[FieldViolation] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.reason or '-'}: {self.message}"
+
+
+def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:
+    """Decode an AioRpcError (with or without rich details) into a RemoteError."""
+    result = RemoteError(code=error.code(), message=error.details() or error.code().name)
+    for key, value in error.trailing_metadata() or ():
+        if key != _DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        result.message = status.message or result.message
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                result.reason = info.reason
+                result.metadata = dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                result.violations = [
+                    FieldViolation(v.field, v.reason, v.description) for v in bad.field_violations
+                ]
+            elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+                failure = error_details_pb2.PreconditionFailure()
+                detail.Unpack(failure)
+                result.blockers = [v.subject for v in failure.violations]
+    return result
+
+
+def reraise_remote_as_domain(error: RemoteError) -> DomainError:
+    """Re-raise an upstream service's expected failure as our own domain error, so that a
+    service calling another one reports the same reason to its caller."""
+    for kind, code in KIND_TO_CODE.items():
+        if code == error.code:
+            from services.common import errors
+
+            cls: type[DomainError] = {
+                ErrorKind.INVALID_ARGUMENT: errors.InvalidArgument,
+                ErrorKind.NOT_FOUND: errors.NotFound,
+                ErrorKind.ALREADY_EXISTS: errors.AlreadyExists,
+                ErrorKind.FAILED_PRECONDITION: errors.FailedPrecondition,
+                ErrorKind.STALE_VERSION: errors.StaleVersion,
+                ErrorKind.PERMISSION_DENIED: errors.PermissionDenied,
+                ErrorKind.UNAUTHENTICATED: errors.Unauthenticated,
+                ErrorKind.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+                ErrorKind.UNAVAILABLE: errors.Unavailable,
+            }[kind]
+            return cls(
+                error.reason or code.name,
+                error.message,
+                metadata=error.metadata,
+                violations=error.violations,
+                blockers=error.blockers,
+            )
+    return DomainError("UPSTREAM_FAILED", error.message)

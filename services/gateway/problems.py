@@ -1,0 +1,135 @@
+"""gRPC status → HTTP, in one table (STYLE habit 4).
+
+Admin API errors are RFC 9457 ``application/problem+json``; OAuth endpoints answer with
+RFC 6749 §5.2 bodies instead (``oauth_error_response``). Every ``grpc.StatusCode`` has an
+entry; the test suite checks the table is total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from fastapi.responses import JSONResponse
+
+from services.common.grpc_errors import RemoteError
+
+GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    # The request conflicts with the current state (app limit, blockers, inactive region).
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    # Tessera raises ABORTED only for a stale optimistic-concurrency version (If-Match).
+    grpc.StatusCode.ABORTED: 412,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+    499: "Client Closed Request",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+PROBLEM_TYPE_BASE = "https://tessera.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    reason: str,
+    detail: str,
+    *,
+    instance: str = "",
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem document. ``type`` is stable per reason; ``errors`` lists fields."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + reason.lower().replace("_", "-"),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "reason": reason,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_from_remote(error: RemoteError, instance: str = "") -> JSONResponse:
+    status = GRPC_TO_HTTP[error.code]
+    extra: dict[str, Any] = {}
+    if error.blockers:
+        extra["blockers"] = error.blockers
+    if error.metadata:
+        extra["metadata"] = error.metadata
+    headers = {"WWW-Authenticate": 'Bearer realm="tessera"'} if status == 401 else None
+    return problem(
+        status,
+        error.reason or error.code.name,
+        error.message,
+        instance=instance,
+        errors=[{"field": v.field, "reason": v.reason, "message": v.message} for v in error.violations],
+        extra=extra,
+        headers=headers,
+    )
+
+
+_OAUTH_DEFAULTS: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.UNAUTHENTICATED: "invalid_client",
+    grpc.StatusCode.PERMISSION_DENIED: "unauthorized_client",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_request",
+    grpc.StatusCode.FAILED_PRECONDITION: "invalid_grant",
+    grpc.StatusCode.UNAVAILABLE: "temporarily_unavailable",
+}
+
+
+def oauth_error_response(error: RemoteError, *, basic_auth_used: bool) -> JSONResponse:
+    """RFC 6749 §5.2: 400 with ``error``/``error_description``; invalid_client is 401 with
+    ``WWW-Authenticate`` when the client used HTTP Basic."""
+    code = error.metadata.get("oauth_error") or _OAUTH_DEFAULTS.get(error.code, "server_error")
+    status = 400
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if code == "invalid_client":
+        status = 401
+        headers["WWW-Authenticate"] = 'Basic realm="tessera"' if basic_auth_used else "Bearer"
+    elif code == "server_error":
+        status = 500
+    elif code == "temporarily_unavailable":
+        status = 503
+    body = {"error": code, "error_description": error.message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def oauth_error(code: str, description: str, status: int = 400) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )

@@ -1,0 +1,151 @@
+"""Request bodies of the admin REST API (OpenAPI schemas with examples).
+
+Shape checks only (types, required fields); the registry applies the domain rules and
+reports every bad field at once. Unknown fields are refused so that typos are not ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Branding(_Body):
+    product_name: str | None = None
+    primary_color: str | None = Field(None, examples=["#1a73e8"])
+    logo_url: str | None = None
+
+
+class RegistrationFields(_Body):
+    first_name: Literal["off", "optional", "required"] | None = None
+    last_name: Literal["off", "optional", "required"] | None = None
+    username: Literal["off", "optional", "required"] | None = None
+
+
+class TokenLifetimes(_Body):
+    access_token_seconds: int | None = None
+    refresh_token_seconds: int | None = None
+    id_token_seconds: int | None = None
+
+
+class SettingsBody(_Body):
+    """Tenant settings, or an app's sparse overrides of them (absent = inherit)."""
+
+    branding: Branding | None = None
+    registration_posture: Literal["jit_on_otp", "off", "explicit_endpoint", "invite_code"] | None = None
+    registration_fields: RegistrationFields | None = None
+    token_lifetimes: TokenLifetimes | None = None
+
+
+class TenantCreate(_Body):
+    slug: str = Field(examples=["acme"])
+    display_name: str = Field(examples=["Acme Corp"])
+    app_limit: int | None = Field(None, description="Default from TESSERA_DEFAULT_APP_LIMIT.")
+    settings: SettingsBody | None = None
+
+
+class TenantUpdate(_Body):
+    display_name: str | None = None
+    app_limit: int | None = None
+    settings: SettingsBody | None = None
+
+
+class RegionDatabaseBody(_Body):
+    db_code: str = Field(examples=["eu-west-db1"])
+    active: bool = True
+
+
+class RegionCreate(_Body):
+    code: str = Field(examples=["eu-west"])
+    name: str = Field(examples=["EU West"])
+    active: bool = True
+    databases: list[RegionDatabaseBody] = Field(default_factory=list)
+
+
+class RegionUpdate(_Body):
+    name: str | None = None
+    active: bool | None = None
+
+
+class RegionDatabaseUpdate(_Body):
+    active: bool
+
+
+class PlanCreate(_Body):
+    code: str = Field(examples=["starter"])
+    name: str = Field(examples=["Starter"])
+    limits: dict[str, int] = Field(default_factory=dict, examples=[{"monthly-document-units": 5000}],
+                                   description="Limits in Document Units.")
+
+
+class PlanUpdate(_Body):
+    name: str | None = None
+    status: Literal["active", "retired"] | None = None
+    limits: dict[str, int] | None = None
+
+
+class StorageBody(_Body):
+    provider: Literal["aws-s3", "tigris", "cloudflare-r2", "minio", "backblaze-b2"]
+    access_key: str
+    secret_key: str = Field(description="Encrypted at rest; never returned.")
+    bucket: str
+    endpoint: str | None = None
+    region: str | None = None
+
+
+class AppCreate(_Body):
+    """Accepts the Vendidit seed's names too (code, name, allowed_redirect_urls, status)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    slug: str = Field(validation_alias=AliasChoices("slug", "code"), examples=["marketplace-v2"])
+    display_name: str = Field(validation_alias=AliasChoices("display_name", "name"), examples=["Marketplace v2"])
+    description: str = ""
+    region: str = Field(examples=["eu-west"], description="License region id or code.")
+    db_code: str = Field("", description="Default: the region's first active database.")
+    redirect_uris: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("redirect_uris", "allowed_redirect_urls"),
+        examples=[["https://marketplace-v2.example.com/auth/callback"]])
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    allowed_domains: list[str] = Field(default_factory=list, examples=[["https://app.example.com/"]])
+    auto_grant_on_signup: bool = False
+    service_codes: list[str] = Field(default_factory=list, description="Default: [slug].")
+    plan: str | None = Field(None, description="Plan id or code; none = no entitlements claim.")
+    storage: StorageBody | None = None
+    settings: SettingsBody | None = None
+    status: Literal["active", "disabled"] = "active"
+    grant_types: list[str] = Field(default_factory=list, description="Default: [client_credentials].")
+
+
+class AppUpdate(_Body):
+    slug: str | None = Field(None, description="Immutable: sending it is refused (SLUG_IMMUTABLE).")
+    code: str | None = Field(None, description="Alias of slug; refused likewise.")
+    display_name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    redirect_uris: list[str] | None = None
+    post_logout_redirect_uris: list[str] | None = None
+    allowed_domains: list[str] | None = None
+    auto_grant_on_signup: bool | None = None
+    service_codes: list[str] | None = None
+    plan: str | None = Field(None, description="Plan id or code; null removes the plan.")
+    storage: StorageBody | None = Field(None, description="null removes it (managed storage).")
+    settings: SettingsBody | None = None
+    grant_types: list[str] | None = None
+
+
+class AppClone(_Body):
+    slug: str
+    display_name: str
+    description: str | None = None
+    region: str = ""
+    db_code: str = ""
+
+
+class SecretRegeneration(_Body):
+    grace_period_seconds: int = Field(0, ge=0, description="0 = the old secret stops working now.")

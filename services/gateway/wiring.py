@@ -1,0 +1,65 @@
+"""Builds the gateway component: the FastAPI app served by uvicorn inside our event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from services.common.runtime import Runtime
+from services.gateway.app import create_app
+from services.gateway.clients import GatewayClients
+
+
+class GatewayComponent:
+    name = "gateway"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._clients: GatewayClients | None = None
+        self._server: uvicorn.Server | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self._runtime.settings.http_host}:{self.port}"
+
+    async def start(self) -> None:
+        settings = self._runtime.settings
+        self._clients = GatewayClients.connect(
+            self._runtime.target("registry"), self._runtime.target("token"), self._runtime.target("invites")
+        )
+        app = create_app(settings, self._clients)
+        config = uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+        config.load()
+        self._server = uvicorn.Server(config)
+        self._server.lifespan = config.lifespan_class(config)
+        # startup/main_loop/shutdown instead of serve(): serve() captures SIGTERM itself,
+        # while the composition root owns signals and the stop order.
+        await self._server.startup()
+        if self._server.should_exit:
+            raise RuntimeError(f"gateway: cannot listen on {settings.http_host}:{settings.http_port}")
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._loop_task = asyncio.create_task(self._server.main_loop())
+
+    async def stop(self, grace: float) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._loop_task is not None:
+                await self._loop_task
+            await self._server.shutdown()
+        if self._clients is not None:
+            await self._clients.close()
+
+
+def build(runtime: Runtime) -> GatewayComponent:
+    return GatewayComponent(runtime)

@@ -1,0 +1,3 @@
+from services.cli import serve_only
+
+serve_only("invites")

@@ -1,0 +1,726 @@
+"""SQL implementation of the registry ports (SQLite and PostgreSQL through SQLAlchemy Core).
+
+Database errors are translated here, once: a unique violation becomes AlreadyExists with the
+reason of the constraint it broke; nothing above this module sees an IntegrityError.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.db import Database, constraint_name, is_unique_violation
+from services.common.errors import AlreadyExists
+from services.registry.domain.models import (
+    App,
+    AuditEvent,
+    Client,
+    ClientSecretRecord,
+    PageOf,
+    PageRequest,
+    Plan,
+    PlanStatus,
+    Region,
+    RegionDatabase,
+    Settings,
+    StorageConfig,
+    Tenant,
+)
+from services.registry.storage import tables as t
+
+T = TypeVar("T")
+
+_UNIQUE_REASONS = (
+    # (fragment of the constraint name or SQLite column list, reason, message)
+    ("display_name_key", "APP_NAME_TAKEN", "Another app of this tenant already has that name."),
+    ("apps_tenant_id_slug", "APP_SLUG_TAKEN", "This tenant already has an app with that slug."),
+    ("apps.tenant_id, apps.slug", "APP_SLUG_TAKEN", "This tenant already has an app with that slug."),
+    ("tenants", "TENANT_SLUG_TAKEN", "A tenant with that slug already exists."),
+    ("regions", "REGION_CODE_TAKEN", "A region with that code already exists."),
+    ("region_databases", "DB_CODE_TAKEN", "The region already has a database with that code."),
+    ("plans", "PLAN_CODE_TAKEN", "A plan with that code already exists."),
+    ("clients", "CLIENT_ID_TAKEN", "A client with that client_id already exists."),
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _now_utc(value: datetime | None) -> datetime:
+    result = _utc(value)
+    assert result is not None
+    return result
+
+
+def _offset_page(items: list[T], total: int, page: PageRequest) -> PageOf[T]:
+    next_offset = page.offset + len(items)
+    return PageOf(items=items, total=total, next_offset=next_offset if next_offset < total else None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+class SqlRegistryTx:
+    """All registry ports over one connection (inside one transaction)."""
+
+    def __init__(self, connection: AsyncConnection, for_update_supported: bool) -> None:
+        self._c = connection
+        self._for_update = for_update_supported
+
+    async def _execute(self, statement: Any) -> Any:
+        try:
+            return await self._c.execute(statement)
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                name = constraint_name(exc)
+                for fragment, reason, message in _UNIQUE_REASONS:
+                    if fragment in name:
+                        raise AlreadyExists(reason, message) from exc
+                raise AlreadyExists("ALREADY_EXISTS", "That value is already taken.") from exc
+            raise
+
+    async def _page(
+        self, statement: Select[Any], page: PageRequest, order: Sequence[Any]
+    ) -> tuple[list[Row[Any]], int]:
+        total = (
+            await self._c.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+        ).scalar_one()
+        rows = (
+            await self._c.execute(statement.order_by(*order).limit(page.size).offset(page.offset))
+        ).all()
+        return list(rows), int(total)
+
+    # -- tenants ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _tenant(row: Row[Any]) -> Tenant:
+        m = row._mapping
+        return Tenant(
+            id=m["id"],
+            slug=m["slug"],
+            display_name=m["display_name"],
+            app_limit=m["app_limit"],
+            control_plane=m["control_plane"],
+            settings=Settings(dict(m["settings"])),
+            version=m["version"],
+            created_at=_now_utc(m["created_at"]),
+            updated_at=_now_utc(m["updated_at"]),
+        )
+
+    async def get_tenant(self, slug: str, *, for_update: bool = False) -> Tenant | None:
+        statement = select(t.tenants).where(t.tenants.c.slug == slug)
+        if for_update and self._for_update:
+            statement = statement.with_for_update()
+        row = (await self._c.execute(statement)).first()
+        return self._tenant(row) if row else None
+
+    async def get_tenant_by_id(self, tenant_id: str) -> Tenant | None:
+        row = (await self._c.execute(select(t.tenants).where(t.tenants.c.id == tenant_id))).first()
+        return self._tenant(row) if row else None
+
+    async def list_tenants(self, page: PageRequest, query: str, order_by: str) -> PageOf[Tenant]:
+        statement = select(t.tenants)
+        if query:
+            pattern = f"%{query.lower()}%"
+            statement = statement.where(
+                or_(func.lower(t.tenants.c.slug).like(pattern), func.lower(t.tenants.c.display_name).like(pattern))
+            )
+        rows, total = await self._page(statement, page, _order(t.tenants, order_by, "slug"))
+        return _offset_page([self._tenant(r) for r in rows], total, page)
+
+    async def insert_tenant(self, tenant: Tenant) -> None:
+        await self._execute(
+            insert(t.tenants).values(
+                id=tenant.id,
+                slug=tenant.slug,
+                display_name=tenant.display_name,
+                app_limit=tenant.app_limit,
+                control_plane=tenant.control_plane,
+                settings=tenant.settings.values,
+                version=tenant.version,
+                created_at=tenant.created_at,
+                updated_at=tenant.updated_at,
+            )
+        )
+
+    async def update_tenant(self, tenant: Tenant, expected_version: int) -> bool:
+        result = await self._execute(
+            update(t.tenants)
+            .where(and_(t.tenants.c.id == tenant.id, t.tenants.c.version == expected_version))
+            .values(
+                display_name=tenant.display_name,
+                app_limit=tenant.app_limit,
+                settings=tenant.settings.values,
+                version=tenant.version,
+                updated_at=tenant.updated_at,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+    # -- regions ---------------------------------------------------------------------------
+
+    async def _region_from_row(self, row: Row[Any]) -> Region:
+        m = row._mapping
+        dbs = (
+            await self._c.execute(
+                select(t.region_databases)
+                .where(t.region_databases.c.region_id == m["id"])
+                .order_by(t.region_databases.c.created_at, t.region_databases.c.db_code)
+            )
+        ).all()
+        return Region(
+            id=m["id"],
+            code=m["code"],
+            name=m["name"],
+            active=m["active"],
+            databases=tuple(RegionDatabase(d._mapping["db_code"], d._mapping["active"]) for d in dbs),
+            version=m["version"],
+        )
+
+    async def get_region(self, id_or_code: str) -> Region | None:
+        row = (
+            await self._c.execute(
+                select(t.regions).where(or_(t.regions.c.id == id_or_code, t.regions.c.code == id_or_code))
+            )
+        ).first()
+        return await self._region_from_row(row) if row else None
+
+    async def list_regions(self, page: PageRequest, active: bool | None) -> PageOf[Region]:
+        statement = select(t.regions)
+        if active is not None:
+            statement = statement.where(t.regions.c.active == active)
+        rows, total = await self._page(statement, page, [t.regions.c.code])
+        return _offset_page([await self._region_from_row(r) for r in rows], total, page)
+
+    async def insert_region(self, region: Region, at: datetime) -> None:
+        await self._execute(
+            insert(t.regions).values(
+                id=region.id, code=region.code, name=region.name, active=region.active,
+                version=region.version, created_at=at, updated_at=at,
+            )
+        )
+        for database in region.databases:
+            await self._execute(
+                insert(t.region_databases).values(
+                    region_id=region.id, db_code=database.db_code, active=database.active, created_at=at
+                )
+            )
+
+    async def update_region(self, region: Region, expected_version: int, at: datetime) -> bool:
+        result = await self._execute(
+            update(t.regions)
+            .where(and_(t.regions.c.id == region.id, t.regions.c.version == expected_version))
+            .values(name=region.name, active=region.active, version=region.version, updated_at=at)
+        )
+        return bool(result.rowcount == 1)
+
+    async def add_region_database(self, region_id: str, database: RegionDatabase, at: datetime) -> None:
+        await self._execute(
+            insert(t.region_databases).values(
+                region_id=region_id, db_code=database.db_code, active=database.active, created_at=at
+            )
+        )
+        await self._c.execute(
+            update(t.regions).where(t.regions.c.id == region_id).values(version=t.regions.c.version + 1)
+        )
+
+    async def set_region_database_active(self, region_id: str, db_code: str, active: bool) -> bool:
+        result = await self._c.execute(
+            update(t.region_databases)
+            .where(and_(t.region_databases.c.region_id == region_id, t.region_databases.c.db_code == db_code))
+            .values(active=active)
+        )
+        await self._c.execute(
+            update(t.regions).where(t.regions.c.id == region_id).values(version=t.regions.c.version + 1)
+        )
+        return bool(result.rowcount == 1)
+
+    # -- plans -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _plan(row: Row[Any]) -> Plan:
+        m = row._mapping
+        return Plan(
+            id=m["id"], code=m["code"], name=m["name"], status=PlanStatus(m["status"]),
+            limits={k: int(v) for k, v in dict(m["limits"]).items()}, version=m["version"],
+        )
+
+    async def get_plan(self, id_or_code: str) -> Plan | None:
+        row = (
+            await self._c.execute(
+                select(t.plans).where(or_(t.plans.c.id == id_or_code, t.plans.c.code == id_or_code))
+            )
+        ).first()
+        return self._plan(row) if row else None
+
+    async def list_plans(self, page: PageRequest, status: str | None) -> PageOf[Plan]:
+        statement = select(t.plans)
+        if status:
+            statement = statement.where(t.plans.c.status == status)
+        rows, total = await self._page(statement, page, [t.plans.c.code])
+        return _offset_page([self._plan(r) for r in rows], total, page)
+
+    async def insert_plan(self, plan: Plan, at: datetime) -> None:
+        await self._execute(
+            insert(t.plans).values(
+                id=plan.id, code=plan.code, name=plan.name, status=plan.status.value,
+                limits=plan.limits, version=plan.version, created_at=at, updated_at=at,
+            )
+        )
+
+    async def update_plan(self, plan: Plan, expected_version: int, at: datetime) -> bool:
+        result = await self._execute(
+            update(t.plans)
+            .where(and_(t.plans.c.id == plan.id, t.plans.c.version == expected_version))
+            .values(name=plan.name, status=plan.status.value, limits=plan.limits,
+                    version=plan.version, updated_at=at)
+        )
+        return bool(result.rowcount == 1)
+
+    # -- apps ------------------------------------------------------------------------------
+
+    def _apps_query(self) -> Select[Any]:
+        return (
+            select(t.apps, t.tenants.c.slug.label("tenant_slug"), t.regions.c.code.label("region_code"))
+            .join(t.tenants, t.tenants.c.id == t.apps.c.tenant_id)
+            .outerjoin(t.regions, t.regions.c.id == t.apps.c.region_id)
+        )
+
+    async def _app(self, row: Row[Any]) -> App:
+        m = row._mapping
+        client_rows = (
+            await self._c.execute(
+                select(t.clients.c.client_id)
+                .join(t.client_apps, t.client_apps.c.client_pk == t.clients.c.id)
+                .where(t.client_apps.c.app_id == m["id"])
+                .order_by(t.clients.c.created_at)
+            )
+        ).all()
+        storage = m["storage"]
+        return App(
+            id=m["id"],
+            tenant_id=m["tenant_id"],
+            tenant_slug=m["tenant_slug"],
+            slug=m["slug"],
+            display_name=m["display_name"],
+            description=m["description"],
+            enabled=m["enabled"],
+            is_system=m["is_system"],
+            region_id=m["region_id"],
+            region_code=m["region_code"],
+            db_code=m["db_code"],
+            plan_id=m["plan_id"],
+            redirect_uris=tuple(m["redirect_uris"]),
+            post_logout_redirect_uris=tuple(m["post_logout_redirect_uris"]),
+            allowed_domains=tuple(
+                d for d in (m["allowed_domain_1"], m["allowed_domain_2"], m["allowed_domain_3"]) if d
+            ),
+            auto_grant_on_signup=m["auto_grant_on_signup"],
+            service_codes=tuple(m["service_codes"]),
+            grant_types=tuple(m["grant_types"]),
+            storage=StorageConfig(**storage) if storage else None,
+            settings=Settings(dict(m["settings"])),
+            client_ids=tuple(r[0] for r in client_rows),
+            version=m["version"],
+            created_at=_now_utc(m["created_at"]),
+            updated_at=_now_utc(m["updated_at"]),
+        )
+
+    async def get_app(self, tenant_id: str, id_or_slug: str) -> App | None:
+        row = (
+            await self._c.execute(
+                self._apps_query().where(
+                    and_(t.apps.c.tenant_id == tenant_id, or_(t.apps.c.id == id_or_slug, t.apps.c.slug == id_or_slug))
+                )
+            )
+        ).first()
+        return await self._app(row) if row else None
+
+    async def get_app_by_id(self, app_id: str) -> App | None:
+        row = (await self._c.execute(self._apps_query().where(t.apps.c.id == app_id))).first()
+        return await self._app(row) if row else None
+
+    async def list_apps(
+        self, tenant_id: str, page: PageRequest, enabled: bool | None, query: str, order_by: str
+    ) -> PageOf[App]:
+        statement = self._apps_query().where(t.apps.c.tenant_id == tenant_id)
+        if enabled is not None:
+            statement = statement.where(t.apps.c.enabled == enabled)
+        if query:
+            pattern = f"%{query.lower()}%"
+            statement = statement.where(
+                or_(t.apps.c.slug.like(pattern), t.apps.c.display_name_key.like(pattern))
+            )
+        rows, total = await self._page(statement, page, _order(t.apps, order_by, "slug"))
+        return _offset_page([await self._app(r) for r in rows], total, page)
+
+    async def count_apps(self, tenant_id: str) -> int:
+        result = await self._c.execute(
+            select(func.count()).select_from(t.apps).where(
+                and_(t.apps.c.tenant_id == tenant_id, t.apps.c.is_system.is_(False))
+            )
+        )
+        return int(result.scalar_one())
+
+    async def display_name_taken(self, tenant_id: str, key: str, exclude_app_id: str | None) -> bool:
+        statement = select(t.apps.c.id).where(
+            and_(t.apps.c.tenant_id == tenant_id, t.apps.c.display_name_key == key)
+        )
+        if exclude_app_id:
+            statement = statement.where(t.apps.c.id != exclude_app_id)
+        return (await self._c.execute(statement)).first() is not None
+
+    @staticmethod
+    def _app_values(app: App) -> dict[str, Any]:
+        from services.registry.domain.rules import display_name_key
+
+        domains = [*app.allowed_domains, None, None, None]
+        storage = app.storage
+        return {
+            "display_name": app.display_name,
+            "display_name_key": display_name_key(app.display_name),
+            "description": app.description,
+            "enabled": app.enabled,
+            "region_id": app.region_id,
+            "db_code": app.db_code,
+            "plan_id": app.plan_id,
+            "redirect_uris": list(app.redirect_uris),
+            "post_logout_redirect_uris": list(app.post_logout_redirect_uris),
+            "allowed_domain_1": domains[0],
+            "allowed_domain_2": domains[1],
+            "allowed_domain_3": domains[2],
+            "auto_grant_on_signup": app.auto_grant_on_signup,
+            "service_codes": list(app.service_codes),
+            "grant_types": list(app.grant_types),
+            "storage": None if storage is None else {
+                "provider": storage.provider,
+                "access_key_ciphertext": storage.access_key_ciphertext,
+                "secret_key_ciphertext": storage.secret_key_ciphertext,
+                "access_key_hint": storage.access_key_hint,
+                "bucket": storage.bucket,
+                "endpoint": storage.endpoint,
+                "region": storage.region,
+            },
+            "settings": app.settings.values,
+            "version": app.version,
+            "updated_at": app.updated_at,
+        }
+
+    async def insert_app(self, app: App) -> None:
+        await self._execute(
+            insert(t.apps).values(
+                id=app.id, tenant_id=app.tenant_id, slug=app.slug, is_system=app.is_system,
+                created_at=app.created_at, **self._app_values(app),
+            )
+        )
+
+    async def update_app(self, app: App, expected_version: int) -> bool:
+        result = await self._execute(
+            update(t.apps)
+            .where(and_(t.apps.c.id == app.id, t.apps.c.version == expected_version))
+            .values(**self._app_values(app))
+        )
+        return bool(result.rowcount == 1)
+
+    async def delete_app(self, app_id: str) -> None:
+        await self._c.execute(delete(t.apps).where(t.apps.c.id == app_id))
+
+    async def app_blockers(self, app_id: str) -> list[str]:
+        blockers: list[str] = []
+        for (client_id,) in (
+            await self._c.execute(
+                select(t.clients.c.client_id)
+                .join(t.client_apps, t.client_apps.c.client_pk == t.clients.c.id)
+                .where(t.client_apps.c.app_id == app_id)
+                .order_by(t.clients.c.client_id)
+            )
+        ).all():
+            blockers.append(f"client:{client_id}")
+        for (code,) in (
+            await self._c.execute(select(t.roles.c.code).where(t.roles.c.app_id == app_id).order_by(t.roles.c.code))
+        ).all():
+            blockers.append(f"role:{code}")
+        return blockers
+
+    # -- clients ---------------------------------------------------------------------------
+
+    async def insert_client(self, client: Client, at: datetime) -> None:
+        await self._execute(
+            insert(t.clients).values(
+                id=client.id, tenant_id=client.tenant_id, client_id=client.client_id,
+                display_name=client.display_name, confidential=client.confidential,
+                enabled=client.enabled, grant_types=list(client.grant_types),
+                version=client.version, created_at=at, updated_at=at,
+            )
+        )
+
+    async def link_client_app(self, client_pk: str, app_id: str) -> None:
+        await self._execute(insert(t.client_apps).values(client_pk=client_pk, app_id=app_id))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        row = (await self._c.execute(select(t.clients).where(t.clients.c.client_id == client_id))).first()
+        if row is None:
+            return None
+        m = row._mapping
+        app_ids = (
+            await self._c.execute(select(t.client_apps.c.app_id).where(t.client_apps.c.client_pk == m["id"]))
+        ).scalars().all()
+        return Client(
+            id=m["id"], tenant_id=m["tenant_id"], client_id=m["client_id"],
+            display_name=m["display_name"], confidential=m["confidential"], enabled=m["enabled"],
+            grant_types=tuple(m["grant_types"]), app_ids=tuple(app_ids), version=m["version"],
+        )
+
+    async def client_secrets(self, client_pk: str) -> list[ClientSecretRecord]:
+        rows = (
+            await self._c.execute(
+                select(t.client_secrets)
+                .where(t.client_secrets.c.client_pk == client_pk)
+                .order_by(t.client_secrets.c.created_at.desc())
+            )
+        ).all()
+        return [
+            ClientSecretRecord(
+                id=r._mapping["id"], secret_hash=r._mapping["secret_hash"],
+                created_at=_now_utc(r._mapping["created_at"]),
+                expires_at=_utc(r._mapping["expires_at"]),
+                last_used_at=_utc(r._mapping["last_used_at"]),
+            )
+            for r in rows
+        ]
+
+    async def insert_client_secret(self, client_pk: str, record: ClientSecretRecord) -> None:
+        await self._execute(
+            insert(t.client_secrets).values(
+                id=record.id, client_pk=client_pk, secret_hash=record.secret_hash,
+                created_at=record.created_at, expires_at=record.expires_at, last_used_at=None,
+            )
+        )
+
+    async def expire_client_secrets(self, client_pk: str, expires_at: datetime) -> None:
+        await self._c.execute(
+            update(t.client_secrets)
+            .where(
+                and_(
+                    t.client_secrets.c.client_pk == client_pk,
+                    or_(t.client_secrets.c.expires_at.is_(None), t.client_secrets.c.expires_at > expires_at),
+                )
+            )
+            .values(expires_at=expires_at)
+        )
+
+    async def mark_secret_used(self, secret_id: str, at: datetime) -> None:
+        await self._c.execute(
+            update(t.client_secrets).where(t.client_secrets.c.id == secret_id).values(last_used_at=at)
+        )
+
+    async def replace_secret_hash(self, secret_id: str, secret_hash: str) -> None:
+        await self._c.execute(
+            update(t.client_secrets).where(t.client_secrets.c.id == secret_id).values(secret_hash=secret_hash)
+        )
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    async def upsert_permission(
+        self, tenant_id: str, service_code: str, code: str, name: str, at: datetime
+    ) -> str:
+        existing = (
+            await self._c.execute(
+                select(t.permissions.c.id).where(
+                    and_(
+                        t.permissions.c.tenant_id == tenant_id,
+                        t.permissions.c.service_code == service_code,
+                        t.permissions.c.code == code,
+                    )
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            await self._c.execute(update(t.permissions).where(t.permissions.c.id == existing).values(name=name))
+            return str(existing)
+        permission_id = new_id()
+        await self._execute(
+            insert(t.permissions).values(
+                id=permission_id, tenant_id=tenant_id, service_code=service_code, code=code,
+                name=name, created_at=at,
+            )
+        )
+        return permission_id
+
+    async def permission_ids(self, tenant_id: str, service_codes: list[str]) -> dict[str, str]:
+        rows = (
+            await self._c.execute(
+                select(t.permissions.c.code, t.permissions.c.id).where(
+                    and_(t.permissions.c.tenant_id == tenant_id, t.permissions.c.service_code.in_(service_codes))
+                )
+            )
+        ).all()
+        return {r[0]: r[1] for r in rows}
+
+    async def upsert_role(
+        self, tenant_id: str, app_id: str | None, code: str, name: str, at: datetime
+    ) -> str:
+        existing = (
+            await self._c.execute(
+                select(t.roles.c.id).where(and_(t.roles.c.tenant_id == tenant_id, t.roles.c.code == code))
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            return str(existing)
+        role_id = new_id()
+        await self._execute(
+            insert(t.roles).values(id=role_id, tenant_id=tenant_id, app_id=app_id, code=code, name=name, created_at=at)
+        )
+        return role_id
+
+    async def grant_role_permissions(self, role_id: str, permission_ids: list[str]) -> None:
+        granted = set(
+            (
+                await self._c.execute(
+                    select(t.role_permissions.c.permission_id).where(t.role_permissions.c.role_id == role_id)
+                )
+            ).scalars()
+        )
+        missing = [p for p in permission_ids if p not in granted]
+        if missing:
+            await self._c.execute(
+                insert(t.role_permissions), [{"role_id": role_id, "permission_id": p} for p in missing]
+            )
+
+    async def assign_client_role(self, client_pk: str, role_id: str) -> None:
+        exists = (
+            await self._c.execute(
+                select(t.client_roles).where(
+                    and_(t.client_roles.c.client_pk == client_pk, t.client_roles.c.role_id == role_id)
+                )
+            )
+        ).first()
+        if exists is None:
+            await self._c.execute(insert(t.client_roles).values(client_pk=client_pk, role_id=role_id))
+
+    async def copy_catalog(
+        self, tenant_id: str, source_service: str, target_service: str, at: datetime
+    ) -> int:
+        rows = (
+            await self._c.execute(
+                select(t.permissions.c.code, t.permissions.c.name).where(
+                    and_(t.permissions.c.tenant_id == tenant_id, t.permissions.c.service_code == source_service)
+                )
+            )
+        ).all()
+        for code, name in rows:
+            await self.upsert_permission(tenant_id, target_service, code, name, at)
+        return len(rows)
+
+    async def client_roles_and_permissions(
+        self, client_pk: str, app_id: str, service_codes: list[str]
+    ) -> tuple[list[str], list[str]]:
+        role_rows = (
+            await self._c.execute(
+                select(t.roles.c.id, t.roles.c.code)
+                .join(t.client_roles, t.client_roles.c.role_id == t.roles.c.id)
+                .where(
+                    and_(
+                        t.client_roles.c.client_pk == client_pk,
+                        or_(t.roles.c.app_id.is_(None), t.roles.c.app_id == app_id),
+                    )
+                )
+            )
+        ).all()
+        role_ids = [r[0] for r in role_rows]
+        if not role_ids:
+            return [], []
+        permission_rows = (
+            await self._c.execute(
+                select(t.permissions.c.code)
+                .distinct()
+                .join(t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id)
+                .where(
+                    and_(
+                        t.role_permissions.c.role_id.in_(role_ids),
+                        t.permissions.c.service_code.in_(service_codes),
+                    )
+                )
+            )
+        ).scalars().all()
+        return sorted(r[1] for r in role_rows), sorted(permission_rows)
+
+    # -- audit -----------------------------------------------------------------------------
+
+    async def insert_audit(self, event: AuditEvent) -> None:
+        await self._c.execute(
+            insert(t.audit_events).values(
+                id=event.id, tenant_id=event.tenant_id, actor_type=event.actor_type,
+                actor_id=event.actor_id, actor_tenant=event.actor_tenant, action=event.action,
+                target_type=event.target_type, target_id=event.target_id,
+                occurred_at=event.occurred_at, details=event.details,
+            )
+        )
+
+    async def list_audit(
+        self, tenant_id: str | None, page: PageRequest, action: str, target_id: str
+    ) -> PageOf[AuditEvent]:
+        statement = select(t.audit_events, t.tenants.c.slug.label("tenant_slug")).outerjoin(
+            t.tenants, t.tenants.c.id == t.audit_events.c.tenant_id
+        )
+        if tenant_id is not None:
+            statement = statement.where(t.audit_events.c.tenant_id == tenant_id)
+        if action:
+            statement = statement.where(t.audit_events.c.action == action)
+        if target_id:
+            statement = statement.where(t.audit_events.c.target_id == target_id)
+        rows, total = await self._page(
+            statement, page, [t.audit_events.c.occurred_at.desc(), t.audit_events.c.id]
+        )
+        events = [
+            AuditEvent(
+                id=m["id"], tenant_id=m["tenant_id"], tenant_slug=m["tenant_slug"] or "",
+                actor_type=m["actor_type"], actor_id=m["actor_id"], actor_tenant=m["actor_tenant"],
+                action=m["action"], target_type=m["target_type"], target_id=m["target_id"],
+                occurred_at=_now_utc(m["occurred_at"]), details=dict(m["details"]),
+            )
+            for m in (r._mapping for r in rows)
+        ]
+        return _offset_page(events, total, page)
+
+
+def _order(table: Any, order_by: str, default: str) -> list[Any]:
+    """Translate ``name`` / ``-name`` into ORDER BY; unknown names are refused earlier."""
+    descending = order_by.startswith("-")
+    name = order_by.lstrip("-") or default
+    column = table.c[name]
+    return [column.desc() if descending else column.asc(), table.c.id]
+
+
+class SqlRegistryStorage:
+    """Unit-of-work factory over a context Database."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlRegistryTx]:
+        async with self._db.transaction() as connection:
+            yield SqlRegistryTx(connection, self._db.dialect == "postgresql")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlRegistryTx]:
+        async with self._db.read() as connection:
+            yield SqlRegistryTx(connection, False)

@@ -1,0 +1,71 @@
+"""Builds the registry component from settings (the only place that constructs it)."""
+
+from __future__ import annotations
+
+import structlog
+
+from services.common.auth import Authenticator
+from services.common.db import Database
+from services.common.envelope import EnvelopeCipher, Keyring
+from services.common.grpc_server import GrpcServer, LazyChannel
+from services.common.jwks import GrpcJwksSource
+from services.common.runtime import Runtime, utc_now
+from services.common.secrets import PepperRing, SecretHasher
+from services.registry.domain.service import RegistryConfig, RegistryService
+from services.registry.servicer import RegistryServicer
+from services.registry.storage.sql import SqlRegistryStorage
+from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
+from tessera_sdk.verifier import TokenVerifier
+
+log = structlog.get_logger("tessera.registry")
+
+
+class RegistryComponent:
+    name = "registry"
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self._runtime = runtime
+        self.database = Database(settings, "registry")
+        storage = SqlRegistryStorage(self.database)
+        self.service = RegistryService(
+            storage.transaction,
+            storage.read,
+            SecretHasher(PepperRing.parse(runtime.keys.secret_peppers)),
+            EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
+            RegistryConfig(
+                default_app_limit=settings.default_app_limit,
+                production=settings.production,
+                access_token_seconds=settings.access_token_seconds,
+            ),
+            now=utc_now,
+        )
+        self._token_channel = LazyChannel(lambda: runtime.target("token"))
+        verifier = TokenVerifier(settings.public_url, GrpcJwksSource(self._token_channel))
+        servicer = RegistryServicer(self.service, Authenticator(verifier))
+        self._server = GrpcServer(
+            "registry",
+            settings.registry_listen,
+            [lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)],
+            [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name],
+        )
+
+    @property
+    def address(self) -> str:
+        return self._server.address
+
+    async def start(self) -> None:
+        secret = self._runtime.keys.bootstrap_admin_secret
+        if secret:
+            changed = await self.service.bootstrap(self._runtime.settings.bootstrap_admin_client_id, secret)
+            log.info("bootstrap checked", changed=changed)
+        await self._server.start()
+
+    async def stop(self, grace: float) -> None:
+        await self._server.stop(grace)
+        await self._token_channel.close()
+        await self.database.dispose()
+
+
+def build(runtime: Runtime) -> RegistryComponent:
+    return RegistryComponent(runtime)

@@ -1,0 +1,44 @@
+"""TokenService gRPC servicer: translates requests to domain calls and back, nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from services.token.domain.grants import TokenRequest, TokenService
+from services.token.domain.keys import KeyService
+from tessera.token.v1 import token_pb2, token_pb2_grpc
+
+
+class TokenServicer(token_pb2_grpc.TokenServiceServicer):
+    def __init__(self, tokens: TokenService, keys: KeyService) -> None:
+        self._tokens = tokens
+        self._keys = keys
+
+    async def Exchange(  # noqa: N802 - gRPC method name
+        self, request: token_pb2.ExchangeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> token_pb2.TokenResponse:
+        issued = await self._tokens.exchange(
+            TokenRequest(
+                tenant=request.tenant,
+                grant_type=request.grant_type,
+                client_id=request.client_id,
+                client_secret=request.client_secret,
+                scope=request.scope,
+                app=request.app,
+                resource=tuple(request.resource),
+            )
+        )
+        return token_pb2.TokenResponse(
+            access_token=issued.access_token,
+            token_type=issued.token_type,
+            expires_in=issued.expires_in,
+            scope=issued.scope,
+        )
+
+    async def GetJwks(  # noqa: N802
+        self, request: token_pb2.GetJwksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> token_pb2.Jwks:
+        return token_pb2.Jwks(json=json.dumps(await self._keys.jwks(request.tenant)))
