@@ -47,21 +47,25 @@ Quickstart (paste into a shell):
   export TOKEN=$(curl -s -u '{client_id}:{secret}' -d grant_type=client_credentials \\
       $TESSERA/t/control-plane/oauth2/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      -d '{{"slug":"acme","display_name":"Acme"}}' $TESSERA/api/v1/tenants
+      -d '{{"slug":"acme","display_name":"Acme"}}' $TESSERA/api/v1/tenants; echo
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      -d '{{"code":"eu-west","name":"EU West","databases":[{{"db_code":"eu-west-db1"}}]}}' $TESSERA/api/v1/regions
-  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      -d '{{"slug":"billing","display_name":"Billing","region":"eu-west"}}' $TESSERA/api/v1/tenants/acme/apps
-  # use the client_id / client_secret printed by the last call:
-  curl -s -u 'CLIENT_ID:CLIENT_SECRET' -d grant_type=client_credentials $TESSERA/t/acme/oauth2/token
-  curl -s $TESSERA/t/acme/.well-known/openid-configuration
-  curl -s $TESSERA/t/acme/.well-known/jwks.json
+      -d '{{"code":"eu-west","name":"EU West","databases":[{{"db_code":"eu-west-db1"}}]}}' $TESSERA/api/v1/regions; echo
+  APP=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+      -d '{{"slug":"billing","display_name":"Billing","region":"eu-west"}}' $TESSERA/api/v1/tenants/acme/apps)
+  echo "$APP"
+  CLIENT_ID=$(echo "$APP" | python3 -c 'import sys,json;print(json.load(sys.stdin)["client_id"])')
+  CLIENT_SECRET=$(echo "$APP" | python3 -c 'import sys,json;print(json.load(sys.stdin)["client_secret"])')
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $TESSERA/t/acme/oauth2/token; echo
+  curl -s $TESSERA/t/acme/.well-known/openid-configuration; echo
+  curl -s $TESSERA/t/acme/.well-known/jwks.json; echo
 """
 
 
 @app.command()
 def serve(
-    services: list[str] = typer.Argument(None, help=f"Any of {', '.join(SERVICES)} (default: all)."),
+    services: list[str] = typer.Argument(
+        None, help=f"Any of {', '.join(SERVICES)} (default: all)."
+    ),
 ) -> None:
     """Run services in this process until SIGINT/SIGTERM."""
     from services.platform import serve as run
@@ -70,7 +74,9 @@ def serve(
     chosen = services or list(SERVICES)
     bad = [s for s in chosen if s not in SERVICES]
     if bad:
-        console.print(f"[red]unknown service(s) {', '.join(bad)}; choose from {', '.join(SERVICES)}[/red]")
+        console.print(
+            f"[red]unknown service(s) {', '.join(bad)}; choose from {', '.join(SERVICES)}[/red]"
+        )
         raise typer.Exit(2)
 
     def started(platform: object) -> None:
@@ -87,7 +93,9 @@ def serve(
 
 @app.command()
 def migrate(
-    contexts: list[str] = typer.Argument(None, help=f"Any of {', '.join(CONTEXTS)} (default: all)."),
+    contexts: list[str] = typer.Argument(
+        None, help=f"Any of {', '.join(CONTEXTS)} (default: all)."
+    ),
 ) -> None:
     """Apply database migrations (the Kubernetes migration Job runs this)."""
     from services.common.migrate import upgrade
@@ -96,7 +104,9 @@ def migrate(
     chosen = tuple(contexts or CONTEXTS)
     bad = [c for c in chosen if c not in CONTEXTS]
     if bad:
-        console.print(f"[red]unknown context(s) {', '.join(bad)}; choose from {', '.join(CONTEXTS)}[/red]")
+        console.print(
+            f"[red]unknown context(s) {', '.join(bad)}; choose from {', '.join(CONTEXTS)}[/red]"
+        )
         raise typer.Exit(2)
     upgrade(settings, chosen)
     console.print(f"migrated: {', '.join(chosen)}")

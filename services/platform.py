@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 import structlog
 
+from services.common.changes import ChangeBus, InProcessChangeBus, RedisChangeBus
 from services.common.dev_secrets import key_material
 from services.common.migrate import upgrade
 from services.common.runtime import Component, Runtime
@@ -40,10 +41,15 @@ class Platform:
         wanted = set(services)
         unknown = wanted - set(SERVICES)
         if unknown:
-            raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
+            raise ValueError(
+                f"unknown service(s): {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}"
+            )
         self.settings = settings
         self.services = [name for name in SERVICES if name in wanted]
-        self.runtime = Runtime(settings, key_material(settings))
+        changes: ChangeBus = (
+            RedisChangeBus(settings.redis_url) if settings.redis_url else InProcessChangeBus()
+        )
+        self.runtime = Runtime(settings, key_material(settings), changes)
         self.components: dict[str, Component] = {}
 
     async def start(self) -> None:
@@ -70,13 +76,18 @@ class Platform:
                 log.info("service stopped", service=name)
             except Exception:
                 log.exception("service failed to stop cleanly", service=name)
+        await self.runtime.changes.close()
 
     @property
     def gateway_url(self) -> str:
         return f"http://{self.runtime.addresses['gateway']}"
 
 
-async def serve(settings: Settings, services: Iterable[str], on_started: Callable[[Platform], None] | None = None) -> None:
+async def serve(
+    settings: Settings,
+    services: Iterable[str],
+    on_started: Callable[[Platform], None] | None = None,
+) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully (in-flight calls finish)."""
     platform = Platform(settings, services)
     stop = asyncio.Event()

@@ -134,7 +134,9 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError as exc:
             raise TokenRejected("EXPIRED", "The token has expired.") from exc
         except jwt.InvalidAudienceError as exc:
-            raise TokenRejected("WRONG_AUDIENCE", "The token is not meant for this audience.") from exc
+            raise TokenRejected(
+                "WRONG_AUDIENCE", "The token is not meant for this audience."
+            ) from exc
         except jwt.PyJWTError as exc:
             raise TokenRejected("INVALID", f"The token is not valid: {exc}.") from exc
         verified = VerifiedToken(tenant=tenant, claims=claims)
@@ -162,7 +164,9 @@ class TokenVerifier:
         lock = self._locks.setdefault(tenant, asyncio.Lock())
         async with lock:
             cached = self._cache.get(tenant)
-            if cached is None or kid not in cached.keys and now - cached.fetched_at >= self._min_refresh:
+            if cached is None or (
+                kid not in cached.keys and now - cached.fetched_at >= self._min_refresh
+            ):
                 cached = await self._refresh(tenant)
         key = cached.keys.get(kid)
         if key is None:

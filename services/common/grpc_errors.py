@@ -123,9 +123,7 @@ def _guard(behavior: Handler, method: str) -> Handler:
             await context.abort(
                 grpc.StatusCode.INTERNAL,
                 internal_status(reference).message,
-                trailing_metadata=(
-                    (_DETAILS_KEY, internal_status(reference).SerializeToString()),
-                ),
+                trailing_metadata=((_DETAILS_KEY, internal_status(reference).SerializeToString()),),
             )
 
     return guarded

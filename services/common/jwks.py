@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.grpc_server import LazyChannel
 from tessera.token.v1 import token_pb2, token_pb2_grpc
+
+from services.common.grpc_server import LazyChannel
 
 
 class GrpcJwksSource:

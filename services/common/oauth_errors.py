@@ -21,7 +21,9 @@ def invalid_request(reason: str, description: str) -> DomainError:
 
 def invalid_client(description: str = "Client authentication failed.") -> DomainError:
     # One message for unknown client, wrong secret and disabled client: no oracle (§7).
-    return Unauthenticated("INVALID_CLIENT", description, metadata={"oauth_error": "invalid_client"})
+    return Unauthenticated(
+        "INVALID_CLIENT", description, metadata={"oauth_error": "invalid_client"}
+    )
 
 
 def unauthorized_client(reason: str, description: str) -> DomainError:

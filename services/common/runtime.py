@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from services.common.changes import ChangeBus
 from services.common.dev_secrets import KeyMaterial
 from services.common.settings import Settings
 
@@ -25,6 +26,7 @@ class Component(Protocol):
 class Runtime:
     settings: Settings
     keys: KeyMaterial
+    changes: ChangeBus
     addresses: dict[str, str] = field(default_factory=dict)
 
     def target(self, service: str) -> str:

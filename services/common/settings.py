@@ -7,7 +7,7 @@ only safe on a developer's machine.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
@@ -19,7 +19,7 @@ CONTEXTS = ("registry", "token", "invites")
 SERVICES = ("registry", "token", "invites", "gateway")
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
 

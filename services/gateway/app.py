@@ -37,8 +37,13 @@ def _field_path(location: tuple[object, ...]) -> str:
 
 
 def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
-    app = FastAPI(title="Tessera", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
-                  openapi_url="/openapi.json")
+    app = FastAPI(
+        title="Tessera",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
     app.state.settings = settings
     app.state.clients = clients
 
@@ -49,24 +54,41 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, error: RequestValidationError) -> Response:
         errors = [
-            {"field": _field_path(tuple(e.get("loc", ()))), "reason": str(e.get("type", "invalid")).upper(),
-             "message": str(e.get("msg", ""))}
+            {
+                "field": _field_path(tuple(e.get("loc", ()))),
+                "reason": str(e.get("type", "invalid")).upper(),
+                "message": str(e.get("msg", "")),
+            }
             for e in error.errors()
         ]
-        return problem(400, "VALIDATION_FAILED", "The request has invalid fields.",
-                       instance=request.url.path, errors=errors)
+        return problem(
+            400,
+            "VALIDATION_FAILED",
+            "The request has invalid fields.",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error_handler(request: Request, error: StarletteHTTPException) -> Response:
-        reason = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+        reason = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            error.status_code, "HTTP_ERROR"
+        )
         return problem(error.status_code, reason, str(error.detail), instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, error: Exception) -> Response:
         reference = uuid.uuid4().hex[:16]
-        log.error("unhandled gateway error", path=request.url.path, reference=reference, exc_info=error)
-        return problem(500, "INTERNAL", f"Internal error; quote reference {reference} when reporting it.",
-                       instance=request.url.path, extra={"reference": reference})
+        log.error(
+            "unhandled gateway error", path=request.url.path, reference=reference, exc_info=error
+        )
+        return problem(
+            500,
+            "INTERNAL",
+            f"Internal error; quote reference {reference} when reporting it.",
+            instance=request.url.path,
+            extra={"reference": reference},
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-
-from services.common.grpc_errors import RemoteError, remote_error
-from services.common.grpc_server import channel
 from tessera.invites.v1 import invites_pb2_grpc
 from tessera.registry.v1 import registry_pb2_grpc
 from tessera.token.v1 import token_pb2_grpc
+
+from services.common.grpc_errors import RemoteError, remote_error
+from services.common.grpc_server import channel
 
 Response = TypeVar("Response")
 

@@ -95,7 +95,9 @@ def problem_from_remote(error: RemoteError, instance: str = "") -> JSONResponse:
         error.reason or error.code.name,
         error.message,
         instance=instance,
-        errors=[{"field": v.field, "reason": v.reason, "message": v.message} for v in error.violations],
+        errors=[
+            {"field": v.field, "reason": v.reason, "message": v.message} for v in error.violations
+        ],
         extra=extra,
         headers=headers,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-
 from tessera.registry.v1 import registry_pb2 as pb
 
 PROVIDERS = {
@@ -16,33 +15,46 @@ PROVIDERS = {
     pb.BACKBLAZE_B2: "backblaze-b2",
 }
 PROVIDER_ENUM = {v: k for k, v in PROVIDERS.items()}
-POSTURES = {pb.JIT_ON_OTP: "jit_on_otp", pb.OFF: "off", pb.EXPLICIT_ENDPOINT: "explicit_endpoint",
-            pb.INVITE_CODE: "invite_code"}
+POSTURES = {
+    pb.JIT_ON_OTP: "jit_on_otp",
+    pb.OFF: "off",
+    pb.EXPLICIT_ENDPOINT: "explicit_endpoint",
+    pb.INVITE_CODE: "invite_code",
+}
 POSTURE_ENUM = {v: k for k, v in POSTURES.items()}
 REQUIREMENTS = {pb.FIELD_OFF: "off", pb.FIELD_OPTIONAL: "optional", pb.FIELD_REQUIRED: "required"}
 REQUIREMENT_ENUM = {v: k for k, v in REQUIREMENTS.items()}
 
 
 def _plain(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True,
-                         always_print_fields_with_no_presence=True)
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def settings_view(message: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    branding = {n: getattr(message.branding, n) for n in ("product_name", "primary_color", "logo_url")
-                if message.branding.HasField(n)}
+    branding = {
+        n: getattr(message.branding, n)
+        for n in ("product_name", "primary_color", "logo_url")
+        if message.branding.HasField(n)
+    }
     if branding:
         out["branding"] = branding
     if message.registration_posture:
         out["registration_posture"] = POSTURES[message.registration_posture]
-    fields = {n: REQUIREMENTS[getattr(message.registration_fields, n)]
-              for n in ("first_name", "last_name", "username") if getattr(message.registration_fields, n)}
+    fields = {
+        n: REQUIREMENTS[getattr(message.registration_fields, n)]
+        for n in ("first_name", "last_name", "username")
+        if getattr(message.registration_fields, n)
+    }
     if fields:
         out["registration_fields"] = fields
-    lifetimes = {n: getattr(message.token_lifetimes, n)
-                 for n in ("access_token_seconds", "refresh_token_seconds", "id_token_seconds")
-                 if message.token_lifetimes.HasField(n)}
+    lifetimes = {
+        n: getattr(message.token_lifetimes, n)
+        for n in ("access_token_seconds", "refresh_token_seconds", "id_token_seconds")
+        if message.token_lifetimes.HasField(n)
+    }
     if lifetimes:
         out["token_lifetimes"] = lifetimes
     return out
@@ -79,8 +91,14 @@ def region_view(message: pb.Region) -> dict[str, Any]:
 
 
 def plan_view(message: pb.Plan) -> dict[str, Any]:
-    return {"id": message.id, "code": message.code, "name": message.name, "status": message.status,
-            "limits": dict(message.limits), "version": message.version}
+    return {
+        "id": message.id,
+        "code": message.code,
+        "name": message.name,
+        "status": message.status,
+        "limits": dict(message.limits),
+        "version": message.version,
+    }
 
 
 def app_view(message: pb.App) -> dict[str, Any]:

@@ -28,7 +28,9 @@ class GatewayComponent:
     async def start(self) -> None:
         settings = self._runtime.settings
         self._clients = GatewayClients.connect(
-            self._runtime.target("registry"), self._runtime.target("token"), self._runtime.target("invites")
+            self._runtime.target("registry"),
+            self._runtime.target("token"),
+            self._runtime.target("invites"),
         )
         app = create_app(settings, self._clients)
         config = uvicorn.Config(
@@ -47,12 +49,15 @@ class GatewayComponent:
         # while the composition root owns signals and the stop order.
         await self._server.startup()
         if self._server.should_exit:
-            raise RuntimeError(f"gateway: cannot listen on {settings.http_host}:{settings.http_port}")
+            raise RuntimeError(
+                f"gateway: cannot listen on {settings.http_host}:{settings.http_port}"
+            )
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         self._loop_task = asyncio.create_task(self._server.main_loop())
 
     async def stop(self, grace: float) -> None:
         if self._server is not None:
+            self._server.config.timeout_graceful_shutdown = int(grace)
             self._server.should_exit = True
             if self._loop_task is not None:
                 await self._loop_task

@@ -6,10 +6,11 @@ with UNIMPLEMENTED (the gRPC default) while health and reflection work like ever
 
 from __future__ import annotations
 
+from tessera.invites.v1 import invites_pb2, invites_pb2_grpc
+
 from services.common.db import Database
 from services.common.grpc_server import GrpcServer
 from services.common.runtime import Runtime
-from tessera.invites.v1 import invites_pb2, invites_pb2_grpc
 
 
 class InvitesComponent:
@@ -21,7 +22,11 @@ class InvitesComponent:
         self._server = GrpcServer(
             "invites",
             runtime.settings.invites_listen,
-            [lambda server: invites_pb2_grpc.add_InvitesServiceServicer_to_server(servicer, server)],
+            [
+                lambda server: invites_pb2_grpc.add_InvitesServiceServicer_to_server(
+                    servicer, server
+                )
+            ],
             [invites_pb2.DESCRIPTOR.services_by_name["InvitesService"].full_name],
         )
 

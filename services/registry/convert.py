@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from tessera.registry.v1 import registry_pb2 as pb
 
 from services.common.errors import InvalidArgument
 from services.registry.domain.commands import StorageInput
@@ -19,7 +20,6 @@ from services.registry.domain.models import (
     Settings,
     Tenant,
 )
-from tessera.registry.v1 import registry_pb2 as pb
 
 _POSTURES = {
     pb.JIT_ON_OTP: "jit_on_otp",

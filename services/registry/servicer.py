@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
-import grpc
+from tessera.registry.v1 import registry_pb2 as pb
+from tessera.registry.v1 import registry_pb2_grpc
 
 from services.common.auth import Authenticator
 from services.registry import convert as cv
@@ -20,10 +21,9 @@ from services.registry.domain.commands import (
     TenantPatch,
 )
 from services.registry.domain.service import IssuedCredentials, RegistryService
-from tessera.registry.v1 import registry_pb2 as pb
-from tessera.registry.v1 import registry_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext[Any, Any]
+# grpc.aio.ServicerContext; grpcio ships no type hints.
+Ctx: TypeAlias = Any
 
 
 def _opt(message: Any, name: str) -> Any:
@@ -47,99 +47,166 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self._auth = auth
 
     # tenants
-    async def CreateTenant(self, request: pb.CreateTenantRequest, context: Ctx) -> pb.Tenant:  # noqa: N802
+    async def CreateTenant(self, request: pb.CreateTenantRequest, context: Ctx) -> pb.Tenant:
         principal = await self._auth.principal(context)
-        tenant = await self._s.create_tenant(principal, TenantDraft(
-            slug=request.slug, display_name=request.display_name,
-            app_limit=_opt(request, "app_limit"), settings=cv.settings_to_dict(request.settings)))
+        tenant = await self._s.create_tenant(
+            principal,
+            TenantDraft(
+                slug=request.slug,
+                display_name=request.display_name,
+                app_limit=_opt(request, "app_limit"),
+                settings=cv.settings_to_dict(request.settings),
+            ),
+        )
         return cv.tenant_pb(tenant)
 
-    async def GetTenant(self, request: pb.GetTenantRequest, context: Ctx) -> pb.Tenant:  # noqa: N802
+    async def GetTenant(self, request: pb.GetTenantRequest, context: Ctx) -> pb.Tenant:
         principal = await self._auth.principal(context)
         return cv.tenant_pb(await self._s.get_tenant(principal, request.tenant))
 
-    async def ListTenants(self, request: pb.ListTenantsRequest, context: Ctx) -> pb.ListTenantsResponse:  # noqa: N802
+    async def ListTenants(
+        self, request: pb.ListTenantsRequest, context: Ctx
+    ) -> pb.ListTenantsResponse:
         principal = await self._auth.principal(context)
-        page = await self._s.list_tenants(principal, request.page.page_size,
-                                          cv.page_offset(request.page.page_token), request.query, request.order_by)
-        return pb.ListTenantsResponse(tenants=[cv.tenant_pb(t) for t in page.items],
-                                      next_page_token=cv.page_token(page.next_offset), total=page.total)
+        page = await self._s.list_tenants(
+            principal,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            request.query,
+            request.order_by,
+        )
+        return pb.ListTenantsResponse(
+            tenants=[cv.tenant_pb(t) for t in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+            total=page.total,
+        )
 
-    async def UpdateTenant(self, request: pb.UpdateTenantRequest, context: Ctx) -> pb.Tenant:  # noqa: N802
+    async def UpdateTenant(self, request: pb.UpdateTenantRequest, context: Ctx) -> pb.Tenant:
         principal = await self._auth.principal(context)
         patch = TenantPatch(
-            display_name=_opt(request, "display_name"), app_limit=_opt(request, "app_limit"),
-            settings=cv.settings_to_dict(request.settings) if request.HasField("settings") else None)
-        return cv.tenant_pb(await self._s.update_tenant(principal, request.tenant, patch, request.expected_version))
+            display_name=_opt(request, "display_name"),
+            app_limit=_opt(request, "app_limit"),
+            settings=cv.settings_to_dict(request.settings)
+            if request.HasField("settings")
+            else None,
+        )
+        return cv.tenant_pb(
+            await self._s.update_tenant(principal, request.tenant, patch, request.expected_version)
+        )
 
     # regions
-    async def CreateRegion(self, request: pb.CreateRegionRequest, context: Ctx) -> pb.Region:  # noqa: N802
+    async def CreateRegion(self, request: pb.CreateRegionRequest, context: Ctx) -> pb.Region:
         principal = await self._auth.principal(context)
-        region = await self._s.create_region(principal, RegionDraft(
-            code=request.code, name=request.name, active=request.active,
-            databases=tuple((d.db_code, d.active) for d in request.databases)))
+        region = await self._s.create_region(
+            principal,
+            RegionDraft(
+                code=request.code,
+                name=request.name,
+                active=request.active,
+                databases=tuple((d.db_code, d.active) for d in request.databases),
+            ),
+        )
         return cv.region_pb(region)
 
-    async def GetRegion(self, request: pb.GetRegionRequest, context: Ctx) -> pb.Region:  # noqa: N802
+    async def GetRegion(self, request: pb.GetRegionRequest, context: Ctx) -> pb.Region:
         principal = await self._auth.principal(context)
         return cv.region_pb(await self._s.get_region(principal, request.region))
 
-    async def ListRegions(self, request: pb.ListRegionsRequest, context: Ctx) -> pb.ListRegionsResponse:  # noqa: N802
+    async def ListRegions(
+        self, request: pb.ListRegionsRequest, context: Ctx
+    ) -> pb.ListRegionsResponse:
         principal = await self._auth.principal(context)
-        page = await self._s.list_regions(principal, request.page.page_size,
-                                          cv.page_offset(request.page.page_token), _opt(request, "active"))
-        return pb.ListRegionsResponse(regions=[cv.region_pb(r) for r in page.items],
-                                      next_page_token=cv.page_token(page.next_offset), total=page.total)
+        page = await self._s.list_regions(
+            principal,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            _opt(request, "active"),
+        )
+        return pb.ListRegionsResponse(
+            regions=[cv.region_pb(r) for r in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+            total=page.total,
+        )
 
-    async def UpdateRegion(self, request: pb.UpdateRegionRequest, context: Ctx) -> pb.Region:  # noqa: N802
+    async def UpdateRegion(self, request: pb.UpdateRegionRequest, context: Ctx) -> pb.Region:
         principal = await self._auth.principal(context)
         patch = RegionPatch(name=_opt(request, "name"), active=_opt(request, "active"))
-        return cv.region_pb(await self._s.update_region(principal, request.region, patch, request.expected_version))
+        return cv.region_pb(
+            await self._s.update_region(principal, request.region, patch, request.expected_version)
+        )
 
-    async def AddRegionDatabase(self, request: pb.AddRegionDatabaseRequest, context: Ctx) -> pb.Region:  # noqa: N802
-        principal = await self._auth.principal(context)
-        return cv.region_pb(await self._s.add_region_database(principal, request.region, request.db_code, request.active))
-
-    async def SetRegionDatabaseActive(self, request: pb.SetRegionDatabaseActiveRequest, context: Ctx) -> pb.Region:  # noqa: N802
+    async def AddRegionDatabase(
+        self, request: pb.AddRegionDatabaseRequest, context: Ctx
+    ) -> pb.Region:
         principal = await self._auth.principal(context)
         return cv.region_pb(
-            await self._s.set_region_database_active(principal, request.region, request.db_code, request.active))
+            await self._s.add_region_database(
+                principal, request.region, request.db_code, request.active
+            )
+        )
+
+    async def SetRegionDatabaseActive(
+        self, request: pb.SetRegionDatabaseActiveRequest, context: Ctx
+    ) -> pb.Region:
+        principal = await self._auth.principal(context)
+        return cv.region_pb(
+            await self._s.set_region_database_active(
+                principal, request.region, request.db_code, request.active
+            )
+        )
 
     # plans
-    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Ctx) -> pb.Plan:  # noqa: N802
+    async def CreatePlan(self, request: pb.CreatePlanRequest, context: Ctx) -> pb.Plan:
         principal = await self._auth.principal(context)
-        plan = await self._s.create_plan(principal, PlanDraft(code=request.code, name=request.name,
-                                                              limits=dict(request.limits)))
+        plan = await self._s.create_plan(
+            principal, PlanDraft(code=request.code, name=request.name, limits=dict(request.limits))
+        )
         return cv.plan_pb(plan)
 
-    async def GetPlan(self, request: pb.GetPlanRequest, context: Ctx) -> pb.Plan:  # noqa: N802
+    async def GetPlan(self, request: pb.GetPlanRequest, context: Ctx) -> pb.Plan:
         principal = await self._auth.principal(context)
         return cv.plan_pb(await self._s.get_plan(principal, request.plan))
 
-    async def ListPlans(self, request: pb.ListPlansRequest, context: Ctx) -> pb.ListPlansResponse:  # noqa: N802
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Ctx) -> pb.ListPlansResponse:
         principal = await self._auth.principal(context)
-        page = await self._s.list_plans(principal, request.page.page_size,
-                                        cv.page_offset(request.page.page_token), request.status)
-        return pb.ListPlansResponse(plans=[cv.plan_pb(p) for p in page.items],
-                                    next_page_token=cv.page_token(page.next_offset), total=page.total)
+        page = await self._s.list_plans(
+            principal,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            request.status,
+        )
+        return pb.ListPlansResponse(
+            plans=[cv.plan_pb(p) for p in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+            total=page.total,
+        )
 
-    async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: Ctx) -> pb.Plan:  # noqa: N802
+    async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: Ctx) -> pb.Plan:
         principal = await self._auth.principal(context)
-        patch = PlanPatch(name=_opt(request, "name"), status=_opt(request, "status"),
-                          limits=dict(request.limits) if request.replace_limits else None)
-        return cv.plan_pb(await self._s.update_plan(principal, request.plan, patch, request.expected_version))
+        patch = PlanPatch(
+            name=_opt(request, "name"),
+            status=_opt(request, "status"),
+            limits=dict(request.limits) if request.replace_limits else None,
+        )
+        return cv.plan_pb(
+            await self._s.update_plan(principal, request.plan, patch, request.expected_version)
+        )
 
     # apps
-    async def CreateApp(self, request: pb.CreateAppRequest, context: Ctx) -> pb.CreateAppResponse:  # noqa: N802
+    async def CreateApp(self, request: pb.CreateAppRequest, context: Ctx) -> pb.CreateAppResponse:
         principal = await self._auth.principal(context)
         draft = AppDraft(
-            slug=request.slug, display_name=request.display_name, description=request.description,
-            region=request.region, db_code=request.db_code,
+            slug=request.slug,
+            display_name=request.display_name,
+            description=request.description,
+            region=request.region,
+            db_code=request.db_code,
             redirect_uris=tuple(request.redirect_uris),
             post_logout_redirect_uris=tuple(request.post_logout_redirect_uris),
             allowed_domains=tuple(request.allowed_domains),
             auto_grant_on_signup=request.auto_grant_on_signup,
-            service_codes=tuple(request.service_codes), plan=_opt(request, "plan"),
+            service_codes=tuple(request.service_codes),
+            plan=_opt(request, "plan"),
             storage=cv.storage_input(request.storage) if request.HasField("storage") else None,
             settings=cv.settings_to_dict(request.settings),
             enabled=True if not request.HasField("enabled") else request.enabled,
@@ -148,73 +215,124 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         app, credentials = await self._s.create_app(principal, request.tenant, draft)
         return pb.CreateAppResponse(app=cv.app_pb(app), credentials=_credentials(credentials))
 
-    async def GetApp(self, request: pb.GetAppRequest, context: Ctx) -> pb.App:  # noqa: N802
+    async def GetApp(self, request: pb.GetAppRequest, context: Ctx) -> pb.App:
         principal = await self._auth.principal(context)
         return cv.app_pb(await self._s.get_app(principal, request.tenant, request.app))
 
-    async def ListApps(self, request: pb.ListAppsRequest, context: Ctx) -> pb.ListAppsResponse:  # noqa: N802
+    async def ListApps(self, request: pb.ListAppsRequest, context: Ctx) -> pb.ListAppsResponse:
         principal = await self._auth.principal(context)
         page = await self._s.list_apps(
-            principal, request.tenant, request.page.page_size, cv.page_offset(request.page.page_token),
-            _opt(request, "enabled"), request.query, request.order_by)
-        return pb.ListAppsResponse(apps=[cv.app_pb(a) for a in page.items],
-                                   next_page_token=cv.page_token(page.next_offset), total=page.total)
+            principal,
+            request.tenant,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            _opt(request, "enabled"),
+            request.query,
+            request.order_by,
+        )
+        return pb.ListAppsResponse(
+            apps=[cv.app_pb(a) for a in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+            total=page.total,
+        )
 
-    async def UpdateApp(self, request: pb.UpdateAppRequest, context: Ctx) -> pb.App:  # noqa: N802
+    async def UpdateApp(self, request: pb.UpdateAppRequest, context: Ctx) -> pb.App:
         principal = await self._auth.principal(context)
         patch = AppPatch(
-            display_name=_opt(request, "display_name"), description=_opt(request, "description"),
-            enabled=_opt(request, "enabled"), redirect_uris=_list(request, "redirect_uris"),
+            display_name=_opt(request, "display_name"),
+            description=_opt(request, "description"),
+            enabled=_opt(request, "enabled"),
+            redirect_uris=_list(request, "redirect_uris"),
             post_logout_redirect_uris=_list(request, "post_logout_redirect_uris"),
             allowed_domains=_list(request, "allowed_domains"),
             auto_grant_on_signup=_opt(request, "auto_grant_on_signup"),
-            service_codes=_list(request, "service_codes"), plan=_opt(request, "plan"),
+            service_codes=_list(request, "service_codes"),
+            plan=_opt(request, "plan"),
             storage=cv.storage_input(request.storage) if request.HasField("storage") else None,
             clear_storage=request.clear_storage,
-            settings=cv.settings_to_dict(request.settings) if request.HasField("settings") else None,
+            settings=cv.settings_to_dict(request.settings)
+            if request.HasField("settings")
+            else None,
             grant_types=_list(request, "grant_types"),
         )
-        return cv.app_pb(await self._s.update_app(principal, request.tenant, request.app, patch,
-                                                  request.expected_version))
+        return cv.app_pb(
+            await self._s.update_app(
+                principal, request.tenant, request.app, patch, request.expected_version
+            )
+        )
 
-    async def DeleteApp(self, request: pb.DeleteAppRequest, context: Ctx) -> pb.DeleteAppResponse:  # noqa: N802
+    async def DeleteApp(self, request: pb.DeleteAppRequest, context: Ctx) -> pb.DeleteAppResponse:
         principal = await self._auth.principal(context)
         await self._s.delete_app(principal, request.tenant, request.app, request.expected_version)
         return pb.DeleteAppResponse()
 
-    async def CloneApp(self, request: pb.CloneAppRequest, context: Ctx) -> pb.CreateAppResponse:  # noqa: N802
+    async def CloneApp(self, request: pb.CloneAppRequest, context: Ctx) -> pb.CreateAppResponse:
         principal = await self._auth.principal(context)
-        app, credentials = await self._s.clone_app(principal, request.tenant, request.source_app, CloneDraft(
-            slug=request.slug, display_name=request.display_name,
-            description=request.description or None, region=request.region, db_code=request.db_code))
+        app, credentials = await self._s.clone_app(
+            principal,
+            request.tenant,
+            request.source_app,
+            CloneDraft(
+                slug=request.slug,
+                display_name=request.display_name,
+                description=request.description or None,
+                region=request.region,
+                db_code=request.db_code,
+            ),
+        )
         return pb.CreateAppResponse(app=cv.app_pb(app), credentials=_credentials(credentials))
 
-    async def RegenerateClientSecret(  # noqa: N802
+    async def RegenerateClientSecret(
         self, request: pb.RegenerateClientSecretRequest, context: Ctx
     ) -> pb.ClientCredentials:
         principal = await self._auth.principal(context)
-        issued = await self._s.regenerate_client_secret(principal, request.tenant, request.client_id,
-                                                        request.grace_period_seconds)
+        issued = await self._s.regenerate_client_secret(
+            principal, request.tenant, request.client_id, request.grace_period_seconds
+        )
         return _credentials(issued)
 
-    async def ListAuditEvents(  # noqa: N802
+    async def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: Ctx
     ) -> pb.ListAuditEventsResponse:
         principal = await self._auth.principal(context)
-        page = await self._s.list_audit(principal, request.tenant, request.page.page_size,
-                                        cv.page_offset(request.page.page_token), request.action, request.target_id)
-        return pb.ListAuditEventsResponse(events=[cv.audit_pb(e) for e in page.items],
-                                          next_page_token=cv.page_token(page.next_offset))
+        page = await self._s.list_audit(
+            principal,
+            request.tenant,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            request.action,
+            request.target_id,
+        )
+        return pb.ListAuditEventsResponse(
+            events=[cv.audit_pb(e) for e in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+        )
 
-    async def ResolveClient(self, request: pb.ResolveClientRequest, context: Ctx) -> pb.ClientGrantContext:  # noqa: N802
+    async def ResolveClient(
+        self, request: pb.ResolveClientRequest, context: Ctx
+    ) -> pb.ClientGrantContext:
         principal = await self._auth.principal(context)
-        grant = await self._s.resolve_client(principal, request.tenant, request.client_id,
-                                             request.client_secret, request.app, request.grant_type)
+        grant = await self._s.resolve_client(
+            principal,
+            request.tenant,
+            request.client_id,
+            request.client_secret,
+            request.app,
+            request.grant_type,
+        )
         return pb.ClientGrantContext(
-            tenant=grant.tenant_slug, tenant_id=grant.tenant_id, client_id=grant.client_id,
-            confidential=grant.confidential, app_id=grant.app_id, app_code=grant.app_code,
-            region=grant.region, db_code=grant.db_code, roles=list(grant.roles),
-            permissions=list(grant.permissions), has_plan=grant.plan_code is not None,
-            plan_code=grant.plan_code or "", entitlements=grant.entitlements,
+            tenant=grant.tenant_slug,
+            tenant_id=grant.tenant_id,
+            client_id=grant.client_id,
+            confidential=grant.confidential,
+            app_id=grant.app_id,
+            app_code=grant.app_code,
+            region=grant.region,
+            db_code=grant.db_code,
+            roles=list(grant.roles),
+            permissions=list(grant.permissions),
+            has_plan=grant.plan_code is not None,
+            plan_code=grant.plan_code or "",
+            entitlements=grant.entitlements,
             access_token_seconds=grant.access_token_seconds,
         )

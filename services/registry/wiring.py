@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import structlog
+from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from services.common.auth import Authenticator
 from services.common.db import Database
@@ -14,7 +15,6 @@ from services.common.secrets import PepperRing, SecretHasher
 from services.registry.domain.service import RegistryConfig, RegistryService
 from services.registry.servicer import RegistryServicer
 from services.registry.storage.sql import SqlRegistryStorage
-from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 from tessera_sdk.verifier import TokenVerifier
 
 log = structlog.get_logger("tessera.registry")
@@ -39,6 +39,7 @@ class RegistryComponent:
                 access_token_seconds=settings.access_token_seconds,
             ),
             now=utc_now,
+            changes=runtime.changes,
         )
         self._token_channel = LazyChannel(lambda: runtime.target("token"))
         verifier = TokenVerifier(settings.public_url, GrpcJwksSource(self._token_channel))
@@ -46,7 +47,11 @@ class RegistryComponent:
         self._server = GrpcServer(
             "registry",
             settings.registry_listen,
-            [lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)],
+            [
+                lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(
+                    servicer, server
+                )
+            ],
             [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name],
         )
 
@@ -57,7 +62,9 @@ class RegistryComponent:
     async def start(self) -> None:
         secret = self._runtime.keys.bootstrap_admin_secret
         if secret:
-            changed = await self.service.bootstrap(self._runtime.settings.bootstrap_admin_client_id, secret)
+            changed = await self.service.bootstrap(
+                self._runtime.settings.bootstrap_admin_client_id, secret
+            )
             log.info("bootstrap checked", changed=changed)
         await self._server.start()
 

@@ -9,12 +9,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from services.common.errors import Unavailable
-from services.common.grpc_server import LazyChannel
 from services.common.grpc_errors import remote_error, reraise_remote_as_domain
+from services.common.grpc_server import LazyChannel
 from services.token.domain.grants import ClientContext
-from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
 TokenFactory = Callable[[], Awaitable[tuple[str, float]]]
 

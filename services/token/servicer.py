@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import grpc
+from tessera.token.v1 import token_pb2, token_pb2_grpc
 
 from services.token.domain.grants import TokenRequest, TokenService
 from services.token.domain.keys import KeyService
-from tessera.token.v1 import token_pb2, token_pb2_grpc
 
 
 class TokenServicer(token_pb2_grpc.TokenServiceServicer):
@@ -17,7 +17,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self._tokens = tokens
         self._keys = keys
 
-    async def Exchange(  # noqa: N802 - gRPC method name
+    async def Exchange(
         self, request: token_pb2.ExchangeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> token_pb2.TokenResponse:
         issued = await self._tokens.exchange(
@@ -38,7 +38,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             scope=issued.scope,
         )
 
-    async def GetJwks(  # noqa: N802
+    async def GetJwks(
         self, request: token_pb2.GetJwksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> token_pb2.Jwks:
         return token_pb2.Jwks(json=json.dumps(await self._keys.jwks(request.tenant)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tessera.token.v1 import token_pb2, token_pb2_grpc
+
 from services.common.auth import CONTROL_PLANE_TENANT
 from services.common.db import Database
 from services.common.envelope import EnvelopeCipher, Keyring
@@ -12,7 +14,6 @@ from services.token.domain.keys import KeyService
 from services.token.registry_client import GrpcClientResolver, ServiceCredentials
 from services.token.servicer import TokenServicer
 from services.token.storage.sql import SqlKeyStore
-from tessera.token.v1 import token_pb2, token_pb2_grpc
 
 
 class TokenComponent:
@@ -22,12 +23,16 @@ class TokenComponent:
         settings = runtime.settings
         self.database = Database(settings, "token")
         self.keys = KeyService(
-            SqlKeyStore(self.database), EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)), now=utc_now
+            SqlKeyStore(self.database),
+            EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
+            now=utc_now,
         )
         self._registry_channel = LazyChannel(lambda: runtime.target("registry"))
 
         async def mint() -> tuple[str, float]:
-            return await mint_service_token(self.keys, settings.issuer, CONTROL_PLANE_TENANT, "token")
+            return await mint_service_token(
+                self.keys, settings.issuer, CONTROL_PLANE_TENANT, "token"
+            )
 
         resolver = GrpcClientResolver(self._registry_channel, ServiceCredentials(mint))
         self.tokens = TokenService(self.keys, resolver, settings.issuer)

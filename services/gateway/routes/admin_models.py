@@ -37,7 +37,9 @@ class SettingsBody(_Body):
     """Tenant settings, or an app's sparse overrides of them (absent = inherit)."""
 
     branding: Branding | None = None
-    registration_posture: Literal["jit_on_otp", "off", "explicit_endpoint", "invite_code"] | None = None
+    registration_posture: (
+        Literal["jit_on_otp", "off", "explicit_endpoint", "invite_code"] | None
+    ) = None
     registration_fields: RegistrationFields | None = None
     token_lifetimes: TokenLifetimes | None = None
 
@@ -79,8 +81,11 @@ class RegionDatabaseUpdate(_Body):
 class PlanCreate(_Body):
     code: str = Field(examples=["starter"])
     name: str = Field(examples=["Starter"])
-    limits: dict[str, int] = Field(default_factory=dict, examples=[{"monthly-document-units": 5000}],
-                                   description="Limits in Document Units.")
+    limits: dict[str, int] = Field(
+        default_factory=dict,
+        examples=[{"monthly-document-units": 5000}],
+        description="Limits in Document Units.",
+    )
 
 
 class PlanUpdate(_Body):
@@ -104,22 +109,30 @@ class AppCreate(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     slug: str = Field(validation_alias=AliasChoices("slug", "code"), examples=["marketplace-v2"])
-    display_name: str = Field(validation_alias=AliasChoices("display_name", "name"), examples=["Marketplace v2"])
+    display_name: str = Field(
+        validation_alias=AliasChoices("display_name", "name"), examples=["Marketplace v2"]
+    )
     description: str = ""
     region: str = Field(examples=["eu-west"], description="License region id or code.")
     db_code: str = Field("", description="Default: the region's first active database.")
     redirect_uris: list[str] = Field(
-        default_factory=list, validation_alias=AliasChoices("redirect_uris", "allowed_redirect_urls"),
-        examples=[["https://marketplace-v2.example.com/auth/callback"]])
+        default_factory=list,
+        validation_alias=AliasChoices("redirect_uris", "allowed_redirect_urls"),
+        examples=[["https://marketplace-v2.example.com/auth/callback"]],
+    )
     post_logout_redirect_uris: list[str] = Field(default_factory=list)
-    allowed_domains: list[str] = Field(default_factory=list, examples=[["https://app.example.com/"]])
+    allowed_domains: list[str] = Field(
+        default_factory=list, examples=[["https://app.example.com/"]]
+    )
     auto_grant_on_signup: bool = False
     service_codes: list[str] = Field(default_factory=list, description="Default: [slug].")
     plan: str | None = Field(None, description="Plan id or code; none = no entitlements claim.")
     storage: StorageBody | None = None
     settings: SettingsBody | None = None
     status: Literal["active", "disabled"] = "active"
-    grant_types: list[str] = Field(default_factory=list, description="Default: [client_credentials].")
+    grant_types: list[str] = Field(
+        default_factory=list, description="Default: [client_credentials]."
+    )
 
 
 class AppUpdate(_Body):

@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from tessera.token.v1 import token_pb2
 
 from services.common.grpc_errors import RemoteError
 from services.gateway.clients import GatewayClients, call
 from services.gateway.problems import oauth_error, oauth_error_response, problem_from_remote
-from tessera.token.v1 import token_pb2
 
 router = APIRouter(tags=["oauth2"])
 _TENANT = re.compile(r"[a-z][a-z0-9-]{1,62}")
@@ -54,7 +54,9 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 async def token_endpoint(tenant: str, request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return oauth_error("invalid_request", "Send the parameters as application/x-www-form-urlencoded.")
+        return oauth_error(
+            "invalid_request", "Send the parameters as application/x-www-form-urlencoded."
+        )
     pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     params: dict[str, str] = {}
     for key, value in pairs:
@@ -66,11 +68,15 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
 
     basic = _basic_credentials(request.headers.get("authorization", ""))
     if basic is not None and ("client_secret" in params):
-        return oauth_error("invalid_request", "Use one client authentication method, not Basic and form both.")
+        return oauth_error(
+            "invalid_request", "Use one client authentication method, not Basic and form both."
+        )
     if basic is not None:
         client_id, secret, method = basic[0], basic[1], "client_secret_basic"
         if params.get("client_id") not in (None, client_id):
-            return oauth_error("invalid_request", "client_id in the body differs from the Basic credentials.")
+            return oauth_error(
+                "invalid_request", "client_id in the body differs from the Basic credentials."
+            )
     else:
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
         method = "client_secret_post" if secret else "none"
@@ -78,9 +84,15 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
         return oauth_error("invalid_client", "Client authentication failed.", status=401)
 
     exchange = token_pb2.ExchangeRequest(
-        tenant=tenant, grant_type=params.get("grant_type", ""), client_id=client_id, client_secret=secret,
-        scope=params.get("scope", ""), app=params.get("app", ""), resource=resources,
-        client_auth_method=method)
+        tenant=tenant,
+        grant_type=params.get("grant_type", ""),
+        client_id=client_id,
+        client_secret=secret,
+        scope=params.get("scope", ""),
+        app=params.get("app", ""),
+        resource=resources,
+        client_auth_method=method,
+    )
     try:
         issued = await call(_clients(request).token.Exchange, exchange)
     except RemoteError as error:
@@ -99,7 +111,9 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-@router.get("/t/{tenant}/.well-known/openid-configuration", summary="Discovery (OIDC Discovery / RFC 8414)")
+@router.get(
+    "/t/{tenant}/.well-known/openid-configuration", summary="Discovery (OIDC Discovery / RFC 8414)"
+)
 async def discovery(tenant: str, request: Request) -> Response:
     issuer = _issuer(request, tenant)
     document = {
@@ -116,12 +130,16 @@ async def discovery(tenant: str, request: Request) -> Response:
     return JSONResponse(document, headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"})
 
 
-@router.get("/t/{tenant}/.well-known/jwks.json", summary="The tenant's public signing keys (RFC 7517)")
+@router.get(
+    "/t/{tenant}/.well-known/jwks.json", summary="The tenant's public signing keys (RFC 7517)"
+)
 async def jwks(tenant: str, request: Request) -> Response:
     if not _TENANT.fullmatch(tenant):
         return JSONResponse({"keys": []}, status_code=404)
     try:
-        result = await call(_clients(request).token.GetJwks, token_pb2.GetJwksRequest(tenant=tenant))
+        result = await call(
+            _clients(request).token.GetJwks, token_pb2.GetJwksRequest(tenant=tenant)
+        )
     except RemoteError as error:
         return problem_from_remote(error, instance=str(request.url.path))
     return Response(

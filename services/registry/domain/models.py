@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class Posture(str, Enum):
+class Posture(StrEnum):
     """Registration posture (Modgud seed, "Self-registration posture")."""
 
     JIT_ON_OTP = "jit_on_otp"
@@ -20,13 +20,13 @@ class Posture(str, Enum):
     INVITE_CODE = "invite_code"
 
 
-class FieldRequirement(str, Enum):
+class FieldRequirement(StrEnum):
     OFF = "off"
     OPTIONAL = "optional"
     REQUIRED = "required"
 
 
-class PlanStatus(str, Enum):
+class PlanStatus(StrEnum):
     ACTIVE = "active"
     RETIRED = "retired"
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from services.common import oauth_errors as oauth
 from services.common.auth import CONTROL_PLANE_TENANT, Principal, require_operator
+from services.common.changes import Change, ChangeBus
 from services.common.envelope import EnvelopeCipher
 from services.common.errors import (
     AlreadyExists,
@@ -84,12 +85,6 @@ class UnitOfWork(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[RegistryTx]: ...
 
 
-class ChangePublisher(Protocol):
-    async def publish(self, tenant: str, kind: str, target_id: str) -> None:
-        """Announce an acknowledged change, after commit, for cache invalidation."""
-        ...
-
-
 @dataclass(frozen=True)
 class RegistryConfig:
     default_app_limit: int
@@ -102,11 +97,6 @@ class IssuedCredentials:
     client_id: str
     client_secret: str
     previous_secret_expires_at: datetime | None = None
-
-
-class NoPublisher:
-    async def publish(self, tenant: str, kind: str, target_id: str) -> None:
-        return None
 
 
 def _new_id() -> str:
@@ -133,7 +123,7 @@ class RegistryService:
         cipher: EnvelopeCipher,
         config: RegistryConfig,
         now: Callable[[], datetime],
-        publisher: ChangePublisher | None = None,
+        changes: ChangeBus,
     ) -> None:
         self._tx = transaction
         self._read = read
@@ -141,7 +131,7 @@ class RegistryService:
         self._cipher = cipher
         self._config = config
         self._now = now
-        self._publisher = publisher or NoPublisher()
+        self._changes = changes
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -204,12 +194,19 @@ class RegistryService:
         limit = self._app_limit(errors, draft.app_limit)
         settings = validate_settings(errors, draft.settings)
         errors.raise_if_any()
-        assert slug is not None and name is not None
+        assert slug is not None
+        assert name is not None
         now = self._now()
         tenant = Tenant(
-            id=_new_id(), slug=slug, display_name=name, app_limit=limit, control_plane=False,
+            id=_new_id(),
+            slug=slug,
+            display_name=name,
+            app_limit=limit,
+            control_plane=False,
             settings=Settings(settings).merged_over(DEFAULT_TENANT_SETTINGS),
-            version=1, created_at=now, updated_at=now,
+            version=1,
+            created_at=now,
+            updated_at=now,
         )
         async with self._tx() as tx:
             await tx.insert_tenant(tenant)
@@ -235,7 +232,10 @@ class RegistryService:
     ) -> PageOf[Tenant]:
         require_operator(principal, "tenant:read")
         if order_by.lstrip("-") not in ("", *TENANT_ORDER_FIELDS):
-            raise InvalidArgument("ORDER_BY_INVALID", f"order_by must be one of {', '.join(TENANT_ORDER_FIELDS)} (prefix - for descending).")
+            raise InvalidArgument(
+                "ORDER_BY_INVALID",
+                f"order_by must be one of {', '.join(TENANT_ORDER_FIELDS)} (prefix - for descending).",
+            )
         async with self._read() as tx:
             return await tx.list_tenants(self._page(size, offset), query, order_by)
 
@@ -245,7 +245,11 @@ class RegistryService:
         """Change name, app limit or settings. Side effect: audit ``tenant.update``."""
         require_operator(principal, "tenant:write")
         errors = ValidationErrors()
-        name = rules.validate_display_name(errors, patch.display_name) if patch.display_name is not None else None
+        name = (
+            rules.validate_display_name(errors, patch.display_name)
+            if patch.display_name is not None
+            else None
+        )
         limit = self._app_limit(errors, patch.app_limit) if patch.app_limit is not None else None
         settings = validate_settings(errors, patch.settings) if patch.settings is not None else None
         errors.raise_if_any()
@@ -256,15 +260,24 @@ class RegistryService:
                 tenant,
                 display_name=name or tenant.display_name,
                 app_limit=limit or tenant.app_limit,
-                settings=Settings(settings).merged_over(tenant.settings) if settings is not None else tenant.settings,
+                settings=Settings(settings).merged_over(tenant.settings)
+                if settings is not None
+                else tenant.settings,
                 version=tenant.version + 1,
                 updated_at=self._now(),
             )
             if not await tx.update_tenant(updated, tenant.version):
                 _check_version(-1, tenant.version, "tenant")
-            await self._audit(tx, principal, "tenant.update", "tenant", slug, tenant,
-                              {"fields": [k for k, v in vars(patch).items() if v is not None]})
-        await self._publisher.publish(slug, "tenant", tenant.id)
+            await self._audit(
+                tx,
+                principal,
+                "tenant.update",
+                "tenant",
+                slug,
+                tenant,
+                {"fields": [k for k, v in vars(patch).items() if v is not None]},
+            )
+        await self._changes.publish(Change(slug, "tenant", tenant.id))
         return updated
 
     # -- regions -----------------------------------------------------------------------------
@@ -278,13 +291,21 @@ class RegistryService:
         for index, (db_code, _active) in enumerate(draft.databases):
             checked = rules.validate_db_code(errors, db_code, field=f"databases[{index}].db_code")
             if checked in seen:
-                errors.add(f"databases[{index}].db_code", "DB_CODE_DUPLICATE", f"{db_code!r} is listed twice.")
+                errors.add(
+                    f"databases[{index}].db_code",
+                    "DB_CODE_DUPLICATE",
+                    f"{db_code!r} is listed twice.",
+                )
             if checked:
                 seen.add(checked)
         errors.raise_if_any()
-        assert code is not None and name is not None
+        assert code is not None
+        assert name is not None
         region = Region(
-            id=_new_id(), code=code, name=name, active=draft.active,
+            id=_new_id(),
+            code=code,
+            name=name,
+            active=draft.active,
             databases=tuple(RegionDatabase(d.strip().lower(), a) for d, a in draft.databases),
             version=1,
         )
@@ -322,7 +343,11 @@ class RegistryService:
     ) -> Region:
         require_operator(principal, "region:write")
         errors = ValidationErrors()
-        name = rules.validate_display_name(errors, patch.name, field="name") if patch.name is not None else None
+        name = (
+            rules.validate_display_name(errors, patch.name, field="name")
+            if patch.name is not None
+            else None
+        )
         errors.raise_if_any()
         async with self._tx() as tx:
             found = await tx.get_region(region)
@@ -330,14 +355,22 @@ class RegistryService:
                 raise NotFound("REGION_NOT_FOUND", f"There is no license region {region!r}.")
             _check_version(found.version, expected_version, "region")
             updated = replace(
-                found, name=name or found.name,
+                found,
+                name=name or found.name,
                 active=found.active if patch.active is None else patch.active,
                 version=found.version + 1,
             )
             if not await tx.update_region(updated, found.version, self._now()):
                 _check_version(-1, found.version, "region")
-            await self._audit(tx, principal, "region.update", "region", found.code, None,
-                              {"active": updated.active})
+            await self._audit(
+                tx,
+                principal,
+                "region.update",
+                "region",
+                found.code,
+                None,
+                {"active": updated.active},
+            )
             stored = await tx.get_region(found.id)
         assert stored is not None
         return stored
@@ -352,10 +385,19 @@ class RegistryService:
             if found is None:
                 raise NotFound("REGION_NOT_FOUND", f"There is no license region {region!r}.")
             if any(d.db_code == code for d in found.databases):
-                raise AlreadyExists("DB_CODE_TAKEN", f"Region {found.code!r} already has database {code!r}.")
+                raise AlreadyExists(
+                    "DB_CODE_TAKEN", f"Region {found.code!r} already has database {code!r}."
+                )
             await tx.add_region_database(found.id, RegionDatabase(code, active), self._now())
-            await self._audit(tx, principal, "region.database.add", "region", found.code, None,
-                              {"db_code": code, "active": active})
+            await self._audit(
+                tx,
+                principal,
+                "region.database.add",
+                "region",
+                found.code,
+                None,
+                {"db_code": code, "active": active},
+            )
             stored = await tx.get_region(found.id)
         assert stored is not None
         return stored
@@ -369,9 +411,18 @@ class RegistryService:
             if found is None:
                 raise NotFound("REGION_NOT_FOUND", f"There is no license region {region!r}.")
             if not await tx.set_region_database_active(found.id, db_code, active):
-                raise NotFound("DB_CODE_NOT_FOUND", f"Region {found.code!r} has no database {db_code!r}.")
-            await self._audit(tx, principal, "region.database.update", "region", found.code, None,
-                              {"db_code": db_code, "active": active})
+                raise NotFound(
+                    "DB_CODE_NOT_FOUND", f"Region {found.code!r} has no database {db_code!r}."
+                )
+            await self._audit(
+                tx,
+                principal,
+                "region.database.update",
+                "region",
+                found.code,
+                None,
+                {"db_code": db_code, "active": active},
+            )
             stored = await tx.get_region(found.id)
         assert stored is not None
         return stored
@@ -384,11 +435,17 @@ class RegistryService:
         clean: dict[str, int] = {}
         for key, value in limits.items():
             if not _LIMIT_NAME.fullmatch(key):
-                errors.add(f"limits.{key}", "LIMIT_NAME_INVALID",
-                           "Limit names are lowercase letters, digits, '-' or '_' (e.g. monthly-document-units).")
+                errors.add(
+                    f"limits.{key}",
+                    "LIMIT_NAME_INVALID",
+                    "Limit names are lowercase letters, digits, '-' or '_' (e.g. monthly-document-units).",
+                )
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors.add(f"limits.{key}", "LIMIT_VALUE_INVALID",
-                           "Limits are whole, non-negative numbers of Document Units.")
+                errors.add(
+                    f"limits.{key}",
+                    "LIMIT_VALUE_INVALID",
+                    "Limits are whole, non-negative numbers of Document Units.",
+                )
             else:
                 clean[key] = value
         return clean
@@ -400,8 +457,11 @@ class RegistryService:
         name = rules.validate_display_name(errors, draft.name, field="name")
         limits = self._validate_limits(errors, draft.limits)
         errors.raise_if_any()
-        assert code is not None and name is not None
-        plan = Plan(id=_new_id(), code=code, name=name, status=PlanStatus.ACTIVE, limits=limits, version=1)
+        assert code is not None
+        assert name is not None
+        plan = Plan(
+            id=_new_id(), code=code, name=name, status=PlanStatus.ACTIVE, limits=limits, version=1
+        )
         async with self._tx() as tx:
             await tx.insert_plan(plan, self._now())
             await self._audit(tx, principal, "plan.create", "plan", code, None, {"limits": limits})
@@ -416,7 +476,9 @@ class RegistryService:
             raise NotFound("PLAN_NOT_FOUND", f"There is no plan {plan!r}.")
         return found
 
-    async def list_plans(self, principal: Principal, size: int, offset: int, status: str) -> PageOf[Plan]:
+    async def list_plans(
+        self, principal: Principal, size: int, offset: int, status: str
+    ) -> PageOf[Plan]:
         if "app:read" not in principal.permissions:
             require_operator(principal, "plan:read")
         if status and status not in {s.value for s in PlanStatus}:
@@ -431,7 +493,11 @@ class RegistryService:
         every app on the plan (TrueParser seed), from the next token request on."""
         require_operator(principal, "plan:write")
         errors = ValidationErrors()
-        name = rules.validate_display_name(errors, patch.name, field="name") if patch.name is not None else None
+        name = (
+            rules.validate_display_name(errors, patch.name, field="name")
+            if patch.name is not None
+            else None
+        )
         if patch.status is not None and patch.status not in {s.value for s in PlanStatus}:
             errors.add("status", "PLAN_STATUS_INVALID", "status must be 'active' or 'retired'.")
         limits = self._validate_limits(errors, patch.limits) if patch.limits is not None else None
@@ -450,9 +516,16 @@ class RegistryService:
             )
             if not await tx.update_plan(updated, found.version, self._now()):
                 _check_version(-1, found.version, "plan")
-            await self._audit(tx, principal, "plan.update", "plan", found.code, None,
-                              {"status": updated.status.value})
-        await self._publisher.publish("*", "plan", found.id)
+            await self._audit(
+                tx,
+                principal,
+                "plan.update",
+                "plan",
+                found.code,
+                None,
+                {"status": updated.status.value},
+            )
+        await self._changes.publish(Change("*", "plan", found.id))
         return updated
 
     # -- apps --------------------------------------------------------------------------------
@@ -472,49 +545,75 @@ class RegistryService:
         out: dict[str, Any] = {}
         if redirect_uris is not None:
             out["redirect_uris"] = rules.validate_redirect_uris(
-                errors, list(redirect_uris), production=self._config.production)
+                errors, list(redirect_uris), production=self._config.production
+            )
         if post_logout is not None:
             out["post_logout_redirect_uris"] = rules.validate_redirect_uris(
-                errors, list(post_logout), field="post_logout_redirect_uris",
-                production=self._config.production)
+                errors,
+                list(post_logout),
+                field="post_logout_redirect_uris",
+                production=self._config.production,
+            )
         if domains is not None:
             out["allowed_domains"] = rules.validate_allowed_domains(errors, list(domains))
         if service_codes is not None:
-            out["service_codes"] = rules.validate_service_codes(errors, list(service_codes), slug=slug)
+            out["service_codes"] = rules.validate_service_codes(
+                errors, list(service_codes), slug=slug
+            )
         if grant_types is not None:
             chosen = list(dict.fromkeys(grant_types or DEFAULT_GRANT_TYPES))
             for index, grant in enumerate(chosen):
                 if grant not in GRANT_TYPES:
-                    errors.add(f"grant_types[{index}]", "GRANT_TYPE_UNKNOWN",
-                               f"Unknown grant type {grant!r}; use any of {', '.join(GRANT_TYPES)}.")
+                    errors.add(
+                        f"grant_types[{index}]",
+                        "GRANT_TYPE_UNKNOWN",
+                        f"Unknown grant type {grant!r}; use any of {', '.join(GRANT_TYPES)}.",
+                    )
             out["grant_types"] = chosen
         if settings is not None:
             out["settings"] = validate_settings(errors, settings)
         return out
 
-    def _check_redirect_requirement(self, grant_types: tuple[str, ...], redirect_uris: tuple[str, ...]) -> None:
+    def _check_redirect_requirement(
+        self, grant_types: tuple[str, ...], redirect_uris: tuple[str, ...]
+    ) -> None:
         """Vendidit seed §2: production refuses an authorization-code app with no redirect URI."""
         if self._config.production and "authorization_code" in grant_types and not redirect_uris:
             raise InvalidArgument(
                 "VALIDATION_FAILED",
                 "The request has invalid fields.",
-                violations=[FieldViolation(
-                    "redirect_uris", "REDIRECT_URIS_REQUIRED",
-                    "Apps using the authorization_code grant need at least one redirect URI in production.")],
+                violations=[
+                    FieldViolation(
+                        "redirect_uris",
+                        "REDIRECT_URIS_REQUIRED",
+                        "Apps using the authorization_code grant need at least one redirect URI in production.",
+                    )
+                ],
             )
 
-    def _storage(self, errors: ValidationErrors, app_id: str, value: StorageInput) -> StorageConfig | None:
+    def _storage(
+        self, errors: ValidationErrors, app_id: str, value: StorageInput
+    ) -> StorageConfig | None:
         """Validate and encrypt a storage config; plaintext secrets never reach storage."""
         checked = rules.validate_storage_config(
-            errors, provider=value.provider, access_key=value.access_key, secret_key=value.secret_key,
-            bucket=value.bucket, endpoint=value.endpoint, region=value.region,
+            errors,
+            provider=value.provider,
+            access_key=value.access_key,
+            secret_key=value.secret_key,
+            bucket=value.bucket,
+            endpoint=value.endpoint,
+            region=value.region,
         )
         if checked is None:
             return None
         return StorageConfig(
             provider=checked.provider,
-            access_key_ciphertext=self._cipher.encrypt(checked.access_key.encode(), context=f"app:{app_id}:storage.access_key".encode()),
-            secret_key_ciphertext=self._cipher.encrypt(checked.secret_key.encode(), context=f"app:{app_id}:storage.secret_key".encode()),
+            access_key_ciphertext=self._cipher.encrypt(
+                checked.access_key.encode(), context=f"app:{app_id}:storage.access_key".encode()
+            ),
+            secret_key_ciphertext=self._cipher.encrypt(
+                checked.secret_key.encode(), context=f"app:{app_id}:storage.secret_key".encode()
+            ),
             access_key_hint=checked.access_key_masked,
             bucket=checked.bucket,
             endpoint=checked.endpoint,
@@ -525,26 +624,41 @@ class RegistryService:
     async def _active_region(tx: RegistryTx, region_ref: str, db_code: str) -> tuple[Region, str]:
         """TrueParser seed: the region exists, is active and has an active region database."""
         if not region_ref:
-            raise InvalidArgument("VALIDATION_FAILED", "The request has invalid fields.", violations=[
-                FieldViolation("region", "REGION_REQUIRED", "Choose a license region (id or code).")])
+            raise InvalidArgument(
+                "VALIDATION_FAILED",
+                "The request has invalid fields.",
+                violations=[
+                    FieldViolation(
+                        "region", "REGION_REQUIRED", "Choose a license region (id or code)."
+                    )
+                ],
+            )
         region = await tx.get_region(region_ref)
         if region is None:
-            raise FailedPrecondition("REGION_NOT_FOUND", f"There is no license region {region_ref!r}; list them with GET /api/v1/regions.")
+            raise FailedPrecondition(
+                "REGION_NOT_FOUND",
+                f"There is no license region {region_ref!r}; list them with GET /api/v1/regions.",
+            )
         if not region.active:
-            raise FailedPrecondition("REGION_INACTIVE", f"License region {region.code!r} is not active; choose an active region.")
+            raise FailedPrecondition(
+                "REGION_INACTIVE",
+                f"License region {region.code!r} is not active; choose an active region.",
+            )
         if db_code:
             match = next((d for d in region.databases if d.db_code == db_code), None)
             if match is None or not match.active:
                 raise FailedPrecondition(
                     "REGION_DATABASE_NOT_ACTIVE",
-                    f"Region {region.code!r} has no active database {db_code!r}.")
+                    f"Region {region.code!r} has no active database {db_code!r}.",
+                )
             return region, db_code
         first = region.first_active_database()
         if first is None:
             raise FailedPrecondition(
                 "REGION_NO_ACTIVE_DATABASE",
                 f"License region {region.code!r} has no active region database, so no app can be created in it; "
-                "an operator must add or activate one.")
+                "an operator must add or activate one.",
+            )
         return region, first.db_code
 
     @staticmethod
@@ -553,13 +667,20 @@ class RegistryService:
         if plan is None:
             raise FailedPrecondition("PLAN_NOT_FOUND", f"There is no plan {plan_ref!r}.")
         if plan.status is PlanStatus.RETIRED:
-            raise FailedPrecondition("PLAN_RETIRED", f"Plan {plan.code!r} is retired and cannot be assigned.")
+            raise FailedPrecondition(
+                "PLAN_RETIRED", f"Plan {plan.code!r} is retired and cannot be assigned."
+            )
         return plan
 
-    async def _check_name_free(self, tx: RegistryTx, tenant: Tenant, name: str, exclude: str | None) -> None:
+    async def _check_name_free(
+        self, tx: RegistryTx, tenant: Tenant, name: str, exclude: str | None
+    ) -> None:
         if await tx.display_name_taken(tenant.id, rules.display_name_key(name), exclude):
-            raise AlreadyExists("APP_NAME_TAKEN",
-                                f"Tenant {tenant.slug!r} already has an app named {name!r} (names are compared case-insensitively); choose another name.")
+            raise AlreadyExists(
+                "APP_NAME_TAKEN",
+                f"Tenant {tenant.slug!r} already has an app named {name!r} (names are compared "
+                "case-insensitively); choose another name.",
+            )
 
     async def _new_client(
         self, tx: RegistryTx, tenant: Tenant, app: App, grant_types: tuple[str, ...]
@@ -567,16 +688,29 @@ class RegistryService:
         """Create the app's confidential client; the plaintext secret leaves only in the result."""
         now = self._now()
         client = Client(
-            id=_new_id(), tenant_id=tenant.id, client_id=generate_client_id(),
-            display_name=app.display_name, confidential=True, enabled=True,
-            grant_types=grant_types, app_ids=(app.id,), version=1,
+            id=_new_id(),
+            tenant_id=tenant.id,
+            client_id=generate_client_id(),
+            display_name=app.display_name,
+            confidential=True,
+            enabled=True,
+            grant_types=grant_types,
+            app_ids=(app.id,),
+            version=1,
         )
         await tx.insert_client(client, now)
         await tx.link_client_app(client.id, app.id)
         secret = generate_secret(CLIENT_SECRET_PREFIX)
-        await tx.insert_client_secret(client.id, ClientSecretRecord(
-            id=_new_id(), secret_hash=self._hasher.hash(secret), created_at=now,
-            expires_at=None, last_used_at=None))
+        await tx.insert_client_secret(
+            client.id,
+            ClientSecretRecord(
+                id=_new_id(),
+                secret_hash=self._hasher.hash(secret),
+                created_at=now,
+                expires_at=None,
+                last_used_at=None,
+            ),
+        )
         return IssuedCredentials(client.client_id, secret)
 
     async def create_app(
@@ -593,13 +727,21 @@ class RegistryService:
         name = rules.validate_display_name(errors, draft.display_name)
         description = rules.validate_description(errors, draft.description)
         fields = self._validate_app_fields(
-            errors, slug=slug or draft.slug, redirect_uris=draft.redirect_uris,
-            post_logout=draft.post_logout_redirect_uris, domains=draft.allowed_domains,
-            service_codes=draft.service_codes, grant_types=draft.grant_types, settings=draft.settings)
+            errors,
+            slug=slug or draft.slug,
+            redirect_uris=draft.redirect_uris,
+            post_logout=draft.post_logout_redirect_uris,
+            domains=draft.allowed_domains,
+            service_codes=draft.service_codes,
+            grant_types=draft.grant_types,
+            settings=draft.settings,
+        )
         app_id = _new_id()
         storage = self._storage(errors, app_id, draft.storage) if draft.storage else None
         errors.raise_if_any()
-        assert slug is not None and name is not None and description is not None
+        assert slug is not None
+        assert name is not None
+        assert description is not None
         grant_types = tuple(fields["grant_types"])
         self._check_redirect_requirement(grant_types, tuple(fields["redirect_uris"]))
         async with self._tx() as tx:
@@ -610,30 +752,53 @@ class RegistryService:
                     "APP_LIMIT_REACHED",
                     f"Tenant {tenant.slug!r} has reached its limit of {tenant.app_limit} apps; delete an "
                     "app or ask the platform operator to raise the limit.",
-                    metadata={"limit": str(tenant.app_limit), "current": str(count)})
+                    metadata={"limit": str(tenant.app_limit), "current": str(count)},
+                )
             region, db_code = await self._active_region(tx, draft.region, draft.db_code)
             plan = await self._assignable_plan(tx, draft.plan) if draft.plan else None
             if await tx.get_app(tenant.id, slug) is not None:
-                raise AlreadyExists("APP_SLUG_TAKEN", f"Tenant {tenant.slug!r} already has an app {slug!r}.")
+                raise AlreadyExists(
+                    "APP_SLUG_TAKEN", f"Tenant {tenant.slug!r} already has an app {slug!r}."
+                )
             await self._check_name_free(tx, tenant, name, None)
             now = self._now()
             app = App(
-                id=app_id, tenant_id=tenant.id, tenant_slug=tenant.slug, slug=slug, display_name=name,
-                description=description, enabled=draft.enabled, is_system=False,
-                region_id=region.id, region_code=region.code, db_code=db_code,
+                id=app_id,
+                tenant_id=tenant.id,
+                tenant_slug=tenant.slug,
+                slug=slug,
+                display_name=name,
+                description=description,
+                enabled=draft.enabled,
+                is_system=False,
+                region_id=region.id,
+                region_code=region.code,
+                db_code=db_code,
                 plan_id=plan.id if plan else None,
                 redirect_uris=tuple(fields["redirect_uris"]),
                 post_logout_redirect_uris=tuple(fields["post_logout_redirect_uris"]),
                 allowed_domains=tuple(fields["allowed_domains"]),
                 auto_grant_on_signup=draft.auto_grant_on_signup,
-                service_codes=tuple(fields["service_codes"]), grant_types=grant_types,
-                storage=storage, settings=Settings(fields["settings"]), client_ids=(),
-                version=1, created_at=now, updated_at=now,
+                service_codes=tuple(fields["service_codes"]),
+                grant_types=grant_types,
+                storage=storage,
+                settings=Settings(fields["settings"]),
+                client_ids=(),
+                version=1,
+                created_at=now,
+                updated_at=now,
             )
             await tx.insert_app(app)
             credentials = await self._new_client(tx, tenant, app, grant_types)
-            await self._audit(tx, principal, "app.create", "app", app.id, tenant,
-                              {"slug": slug, "client_id": credentials.client_id})
+            await self._audit(
+                tx,
+                principal,
+                "app.create",
+                "app",
+                app.id,
+                tenant,
+                {"slug": slug, "client_id": credentials.client_id},
+            )
             stored = await tx.get_app_by_id(app.id)
         assert stored is not None
         return stored, credentials
@@ -645,35 +810,67 @@ class RegistryService:
             return await self._app(tx, tenant, app)
 
     async def list_apps(
-        self, principal: Principal, tenant_slug: str, size: int, offset: int,
-        enabled: bool | None, query: str, order_by: str,
+        self,
+        principal: Principal,
+        tenant_slug: str,
+        size: int,
+        offset: int,
+        enabled: bool | None,
+        query: str,
+        order_by: str,
     ) -> PageOf[App]:
         principal.require("app:read", tenant_slug)
         if order_by.lstrip("-") not in ("", *APP_ORDER_FIELDS):
-            raise InvalidArgument("ORDER_BY_INVALID", f"order_by must be one of {', '.join(APP_ORDER_FIELDS)} (prefix - for descending).")
+            raise InvalidArgument(
+                "ORDER_BY_INVALID",
+                f"order_by must be one of {', '.join(APP_ORDER_FIELDS)} (prefix - for descending).",
+            )
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
-            return await tx.list_apps(tenant.id, self._page(size, offset), enabled, query.strip(), order_by)
+            return await tx.list_apps(
+                tenant.id, self._page(size, offset), enabled, query.strip(), order_by
+            )
 
     async def update_app(
-        self, principal: Principal, tenant_slug: str, app_ref: str, patch: AppPatch, expected_version: int
+        self,
+        principal: Principal,
+        tenant_slug: str,
+        app_ref: str,
+        patch: AppPatch,
+        expected_version: int,
     ) -> App:
         """Change an app's mutable fields (the slug is immutable). Disabling it stops token
         issuance from the next request. Side effect: audit ``app.update``; change published."""
         principal.require("app:write", tenant_slug)
         errors = ValidationErrors()
-        name = rules.validate_display_name(errors, patch.display_name) if patch.display_name is not None else None
-        description = rules.validate_description(errors, patch.description) if patch.description is not None else None
+        name = (
+            rules.validate_display_name(errors, patch.display_name)
+            if patch.display_name is not None
+            else None
+        )
+        description = (
+            rules.validate_description(errors, patch.description)
+            if patch.description is not None
+            else None
+        )
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app = await self._app(tx, tenant, app_ref)
             if app.is_system:
-                raise FailedPrecondition("SYSTEM_APP", f"{app.slug!r} is a system app and cannot be changed.")
+                raise FailedPrecondition(
+                    "SYSTEM_APP", f"{app.slug!r} is a system app and cannot be changed."
+                )
             _check_version(app.version, expected_version, "app")
             fields = self._validate_app_fields(
-                errors, slug=app.slug, redirect_uris=patch.redirect_uris,
-                post_logout=patch.post_logout_redirect_uris, domains=patch.allowed_domains,
-                service_codes=patch.service_codes, grant_types=patch.grant_types, settings=patch.settings)
+                errors,
+                slug=app.slug,
+                redirect_uris=patch.redirect_uris,
+                post_logout=patch.post_logout_redirect_uris,
+                domains=patch.allowed_domains,
+                service_codes=patch.service_codes,
+                grant_types=patch.grant_types,
+                settings=patch.settings,
+            )
             storage = app.storage
             if patch.clear_storage:
                 storage = None
@@ -683,7 +880,9 @@ class RegistryService:
             plan_id = app.plan_id
             if patch.plan is not None:
                 plan_id = (await self._assignable_plan(tx, patch.plan)).id if patch.plan else None
-            if name is not None and rules.display_name_key(name) != rules.display_name_key(app.display_name):
+            if name is not None and rules.display_name_key(name) != rules.display_name_key(
+                app.display_name
+            ):
                 await self._check_name_free(tx, tenant, name, app.id)
             updated = replace(
                 app,
@@ -691,9 +890,13 @@ class RegistryService:
                 description=description if description is not None else app.description,
                 enabled=app.enabled if patch.enabled is None else patch.enabled,
                 redirect_uris=tuple(fields.get("redirect_uris", app.redirect_uris)),
-                post_logout_redirect_uris=tuple(fields.get("post_logout_redirect_uris", app.post_logout_redirect_uris)),
+                post_logout_redirect_uris=tuple(
+                    fields.get("post_logout_redirect_uris", app.post_logout_redirect_uris)
+                ),
                 allowed_domains=tuple(fields.get("allowed_domains", app.allowed_domains)),
-                auto_grant_on_signup=app.auto_grant_on_signup if patch.auto_grant_on_signup is None else patch.auto_grant_on_signup,
+                auto_grant_on_signup=app.auto_grant_on_signup
+                if patch.auto_grant_on_signup is None
+                else patch.auto_grant_on_signup,
                 service_codes=tuple(fields.get("service_codes", app.service_codes)),
                 grant_types=tuple(fields.get("grant_types", app.grant_types)),
                 plan_id=plan_id,
@@ -706,13 +909,17 @@ class RegistryService:
             if not await tx.update_app(updated, app.version):
                 _check_version(-1, app.version, "app")
             changed = [k for k, v in vars(patch).items() if v not in (None, False)]
-            await self._audit(tx, principal, "app.update", "app", app.id, tenant, {"fields": changed})
+            await self._audit(
+                tx, principal, "app.update", "app", app.id, tenant, {"fields": changed}
+            )
             stored = await tx.get_app_by_id(app.id)
-        await self._publisher.publish(tenant.slug, "app", app.id)
+        await self._changes.publish(Change(tenant.slug, "app", app.id))
         assert stored is not None
         return stored
 
-    async def delete_app(self, principal: Principal, tenant_slug: str, app_ref: str, expected_version: int) -> None:
+    async def delete_app(
+        self, principal: Principal, tenant_slug: str, app_ref: str, expected_version: int
+    ) -> None:
         """Delete an app (Modgud seed "Deleting an app"): never a system app, and refused with
         the list of blockers while clients or roles still reference it."""
         principal.require("app:write", tenant_slug)
@@ -720,7 +927,9 @@ class RegistryService:
             tenant = await self._tenant(tx, tenant_slug)
             app = await self._app(tx, tenant, app_ref)
             if app.is_system:
-                raise FailedPrecondition("SYSTEM_APP", f"{app.slug!r} is a system app and can never be deleted.")
+                raise FailedPrecondition(
+                    "SYSTEM_APP", f"{app.slug!r} is a system app and can never be deleted."
+                )
             _check_version(app.version, expected_version, "app")
             blockers = await tx.app_blockers(app.id)
             if blockers:
@@ -728,10 +937,13 @@ class RegistryService:
                     "APP_IN_USE",
                     f"App {app.slug!r} is still referenced by {', '.join(blockers)}; remove or re-link "
                     "those first.",
-                    blockers=blockers)
+                    blockers=blockers,
+                )
             await tx.delete_app(app.id)
-            await self._audit(tx, principal, "app.delete", "app", app.id, tenant, {"slug": app.slug})
-        await self._publisher.publish(tenant.slug, "app", app.id)
+            await self._audit(
+                tx, principal, "app.delete", "app", app.id, tenant, {"slug": app.slug}
+            )
+        await self._changes.publish(Change(tenant.slug, "app", app.id))
 
     async def clone_app(
         self, principal: Principal, tenant_slug: str, source_ref: str, draft: CloneDraft
@@ -746,22 +958,36 @@ class RegistryService:
             raise FailedPrecondition("SYSTEM_APP", "System apps cannot be cloned.")
         codes = tuple(draft.slug if c == source.slug else c for c in source.service_codes)
         created, credentials = await self.create_app(
-            principal, tenant_slug,
+            principal,
+            tenant_slug,
             AppDraft(
-                slug=draft.slug, display_name=draft.display_name,
+                slug=draft.slug,
+                display_name=draft.display_name,
                 description=source.description if draft.description is None else draft.description,
-                region=draft.region or source.region_id or "", db_code=draft.db_code or ("" if draft.region else source.db_code or ""),
-                redirect_uris=source.redirect_uris, post_logout_redirect_uris=source.post_logout_redirect_uris,
-                allowed_domains=source.allowed_domains, auto_grant_on_signup=source.auto_grant_on_signup,
-                service_codes=codes, settings=dict(source.settings.values), enabled=source.enabled,
+                region=draft.region or source.region_id or "",
+                db_code=draft.db_code or ("" if draft.region else source.db_code or ""),
+                redirect_uris=source.redirect_uris,
+                post_logout_redirect_uris=source.post_logout_redirect_uris,
+                allowed_domains=source.allowed_domains,
+                auto_grant_on_signup=source.auto_grant_on_signup,
+                service_codes=codes,
+                settings=dict(source.settings.values),
+                enabled=source.enabled,
                 grant_types=source.grant_types,
             ),
         )
         if source.slug in source.service_codes:
             async with self._tx() as tx:
                 copied = await tx.copy_catalog(tenant.id, source.slug, created.slug, self._now())
-                await self._audit(tx, principal, "app.clone", "app", created.id, tenant,
-                                  {"source": source.slug, "catalog_entries": copied})
+                await self._audit(
+                    tx,
+                    principal,
+                    "app.clone",
+                    "app",
+                    created.id,
+                    tenant,
+                    {"source": source.slug, "catalog_entries": copied},
+                )
         return created, credentials
 
     # -- clients -----------------------------------------------------------------------------
@@ -773,31 +999,55 @@ class RegistryService:
         stops working immediately, or after ``grace_seconds`` (at most 7 days) if asked."""
         principal.require("client:write", tenant_slug)
         if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-            raise InvalidArgument("GRACE_PERIOD_INVALID",
-                                  f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).")
+            raise InvalidArgument(
+                "GRACE_PERIOD_INVALID",
+                f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
+            )
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             client = await tx.get_client(client_id)
             if client is None or client.tenant_id != tenant.id:
-                raise NotFound("CLIENT_NOT_FOUND", f"Tenant {tenant.slug!r} has no client {client_id!r}.")
+                raise NotFound(
+                    "CLIENT_NOT_FOUND", f"Tenant {tenant.slug!r} has no client {client_id!r}."
+                )
             if not client.confidential:
                 raise FailedPrecondition("PUBLIC_CLIENT", "Public clients have no secret.")
             now = self._now()
             old_end = now + timedelta(seconds=grace_seconds)
             await tx.expire_client_secrets(client.id, old_end)
             secret = generate_secret(CLIENT_SECRET_PREFIX)
-            await tx.insert_client_secret(client.id, ClientSecretRecord(
-                id=_new_id(), secret_hash=self._hasher.hash(secret), created_at=now,
-                expires_at=None, last_used_at=None))
-            await self._audit(tx, principal, "client.secret.regenerate", "client", client_id, tenant,
-                              {"grace_period_seconds": grace_seconds})
-        await self._publisher.publish(tenant.slug, "client", client_id)
+            await tx.insert_client_secret(
+                client.id,
+                ClientSecretRecord(
+                    id=_new_id(),
+                    secret_hash=self._hasher.hash(secret),
+                    created_at=now,
+                    expires_at=None,
+                    last_used_at=None,
+                ),
+            )
+            await self._audit(
+                tx,
+                principal,
+                "client.secret.regenerate",
+                "client",
+                client_id,
+                tenant,
+                {"grace_period_seconds": grace_seconds},
+            )
+        await self._changes.publish(Change(tenant.slug, "client", client_id))
         return IssuedCredentials(client_id, secret, old_end if grace_seconds else None)
 
     # -- audit -------------------------------------------------------------------------------
 
     async def list_audit(
-        self, principal: Principal, tenant_slug: str, size: int, offset: int, action: str, target_id: str
+        self,
+        principal: Principal,
+        tenant_slug: str,
+        size: int,
+        offset: int,
+        action: str,
+        target_id: str,
     ) -> PageOf[AuditEvent]:
         principal.require("audit:read", tenant_slug)
         async with self._read() as tx:
@@ -807,8 +1057,13 @@ class RegistryService:
     # -- token-service read model ------------------------------------------------------------
 
     async def resolve_client(
-        self, principal: Principal, tenant_slug: str, client_id: str, client_secret: str,
-        app_ref: str, grant_type: str,
+        self,
+        principal: Principal,
+        tenant_slug: str,
+        client_id: str,
+        client_secret: str,
+        app_ref: str,
+        grant_type: str,
     ) -> GrantContext:
         """Authenticate a client and resolve what its tokens carry (token service only).
 
@@ -820,15 +1075,23 @@ class RegistryService:
         async with self._read() as tx:
             tenant = await tx.get_tenant(tenant_slug)
             client = await tx.get_client(client_id) if tenant else None
-            if tenant is None or client is None or client.tenant_id != tenant.id or not client.enabled:
+            if (
+                tenant is None
+                or client is None
+                or client.tenant_id != tenant.id
+                or not client.enabled
+            ):
                 raise oauth.invalid_client()
             secret_id = await self._authenticate(tx, client, client_secret)
             if grant_type not in client.grant_types:
                 raise oauth.unauthorized_client(
-                    "GRANT_TYPE_NOT_ALLOWED", f"This client may not use the {grant_type} grant.")
-            app = await self._client_app(tx, tenant, client, app_ref)
+                    "GRANT_TYPE_NOT_ALLOWED", f"This client may not use the {grant_type} grant."
+                )
+            app = await self._client_app(tx, client, app_ref)
             if not app.enabled:
-                raise oauth.unauthorized_client("APP_DISABLED", f"App {app.slug!r} is disabled; it gets no tokens.")
+                raise oauth.unauthorized_client(
+                    "APP_DISABLED", f"App {app.slug!r} is disabled; it gets no tokens."
+                )
             entitlements: dict[str, int] = {}
             plan_code: str | None = None
             if app.plan_id:
@@ -837,18 +1100,30 @@ class RegistryService:
                     raise oauth.unauthorized_client(
                         "PLAN_RETIRED",
                         f"App {app.slug!r} is on a retired plan, so token issuance is blocked; assign an "
-                        "active plan or remove the plan.")
+                        "active plan or remove the plan.",
+                    )
                 entitlements, plan_code = dict(plan.limits), plan.code
-            roles, permissions = await tx.client_roles_and_permissions(client.id, app.id, list(app.service_codes))
+            roles, permissions = await tx.client_roles_and_permissions(
+                client.id, app.id, list(app.service_codes)
+            )
         if secret_id is not None:
             await self._touch_secret(secret_id)
         lifetime = app.settings.merged_over(tenant.settings).values.get(
-            "token_lifetimes.access_token_seconds", self._config.access_token_seconds)
+            "token_lifetimes.access_token_seconds", self._config.access_token_seconds
+        )
         return GrantContext(
-            tenant_slug=tenant.slug, tenant_id=tenant.id, client_id=client.client_id,
-            confidential=client.confidential, app_id=app.id, app_code=app.slug,
-            region=app.region_code or "", db_code=app.db_code or "", roles=tuple(roles),
-            permissions=tuple(permissions), plan_code=plan_code, entitlements=entitlements,
+            tenant_slug=tenant.slug,
+            tenant_id=tenant.id,
+            client_id=client.client_id,
+            confidential=client.confidential,
+            app_id=app.id,
+            app_code=app.slug,
+            region=app.region_code or "",
+            db_code=app.db_code or "",
+            roles=tuple(roles),
+            permissions=tuple(permissions),
+            plan_code=plan_code,
+            entitlements=entitlements,
             access_token_seconds=int(lifetime),
         )
 
@@ -876,24 +1151,31 @@ class RegistryService:
             await tx.mark_secret_used(secret_id, self._now())
 
     @staticmethod
-    async def _client_app(tx: RegistryTx, tenant: Tenant, client: Client, app_ref: str) -> App:
+    async def _client_app(tx: RegistryTx, client: Client, app_ref: str) -> App:
         apps = [a for a in [await tx.get_app_by_id(i) for i in client.app_ids] if a is not None]
         if app_ref:
             match = next((a for a in apps if app_ref in (a.slug, a.id)), None)
             if match is None:
-                raise oauth.invalid_request("APP_NOT_SERVED", f"This client does not serve an app {app_ref!r}.")
+                raise oauth.invalid_request(
+                    "APP_NOT_SERVED", f"This client does not serve an app {app_ref!r}."
+                )
             return match
         if len(apps) == 1:
             return apps[0]
         if not apps:
             raise oauth.unauthorized_client("CLIENT_HAS_NO_APP", "This client serves no app.")
         raise oauth.invalid_request(
-            "APP_REQUIRED", "This client serves several apps; name one with the 'app' parameter.")
+            "APP_REQUIRED", "This client serves several apps; name one with the 'app' parameter."
+        )
 
     # -- bootstrap ---------------------------------------------------------------------------
 
     async def _seed_system_app(
-        self, tx: RegistryTx, tenant: Tenant, slug: str, service_codes: tuple[str, ...],
+        self,
+        tx: RegistryTx,
+        tenant: Tenant,
+        slug: str,
+        service_codes: tuple[str, ...],
         catalog: dict[str, str],
     ) -> App:
         existing = await tx.get_app(tenant.id, slug)
@@ -903,13 +1185,30 @@ class RegistryService:
         if existing is not None:
             return existing
         app = App(
-            id=_new_id(), tenant_id=tenant.id, tenant_slug=tenant.slug, slug=slug,
+            id=_new_id(),
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+            slug=slug,
             display_name="Tessera" if slug == SYSTEM_APP else "Control plane",
-            description="System app (created automatically)", enabled=True, is_system=True,
-            region_id=None, region_code=None, db_code=None, plan_id=None, redirect_uris=(),
-            post_logout_redirect_uris=(), allowed_domains=(), auto_grant_on_signup=False,
-            service_codes=service_codes, grant_types=DEFAULT_GRANT_TYPES, storage=None,
-            settings=Settings(), client_ids=(), version=1, created_at=now, updated_at=now,
+            description="System app (created automatically)",
+            enabled=True,
+            is_system=True,
+            region_id=None,
+            region_code=None,
+            db_code=None,
+            plan_id=None,
+            redirect_uris=(),
+            post_logout_redirect_uris=(),
+            allowed_domains=(),
+            auto_grant_on_signup=False,
+            service_codes=service_codes,
+            grant_types=DEFAULT_GRANT_TYPES,
+            storage=None,
+            settings=Settings(),
+            client_ids=(),
+            version=1,
+            created_at=now,
+            updated_at=now,
         )
         await tx.insert_app(app)
         return app
@@ -927,23 +1226,42 @@ class RegistryService:
             tenant = await tx.get_tenant(CONTROL_PLANE_TENANT)
             if tenant is None:
                 tenant = Tenant(
-                    id=_new_id(), slug=CONTROL_PLANE_TENANT, display_name="Control plane",
-                    app_limit=self._config.default_app_limit, control_plane=True,
-                    settings=DEFAULT_TENANT_SETTINGS, version=1, created_at=now, updated_at=now)
+                    id=_new_id(),
+                    slug=CONTROL_PLANE_TENANT,
+                    display_name="Control plane",
+                    app_limit=self._config.default_app_limit,
+                    control_plane=True,
+                    settings=DEFAULT_TENANT_SETTINGS,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
                 await tx.insert_tenant(tenant)
                 changed = True
             system = await self._seed_system_app(
-                tx, tenant, SYSTEM_APP, (SYSTEM_APP, CONTROL_PLANE_APP), TESSERA_PERMISSIONS)
-            await self._seed_system_app(tx, tenant, CONTROL_PLANE_APP, (CONTROL_PLANE_APP,), CONTROL_PLANE_PERMISSIONS)
-            role_id = await tx.upsert_role(tenant.id, None, PLATFORM_ADMIN_ROLE, "Platform administrator", now)
+                tx, tenant, SYSTEM_APP, (SYSTEM_APP, CONTROL_PLANE_APP), TESSERA_PERMISSIONS
+            )
+            await self._seed_system_app(
+                tx, tenant, CONTROL_PLANE_APP, (CONTROL_PLANE_APP,), CONTROL_PLANE_PERMISSIONS
+            )
+            role_id = await tx.upsert_role(
+                tenant.id, None, PLATFORM_ADMIN_ROLE, "Platform administrator", now
+            )
             ids = await tx.permission_ids(tenant.id, [SYSTEM_APP, CONTROL_PLANE_APP])
             await tx.grant_role_permissions(role_id, sorted(ids.values()))
             client = await tx.get_client(admin_client_id)
             if client is None:
                 client = Client(
-                    id=_new_id(), tenant_id=tenant.id, client_id=admin_client_id,
-                    display_name="Bootstrap administrator", confidential=True, enabled=True,
-                    grant_types=DEFAULT_GRANT_TYPES, app_ids=(system.id,), version=1)
+                    id=_new_id(),
+                    tenant_id=tenant.id,
+                    client_id=admin_client_id,
+                    display_name="Bootstrap administrator",
+                    confidential=True,
+                    enabled=True,
+                    grant_types=DEFAULT_GRANT_TYPES,
+                    app_ids=(system.id,),
+                    version=1,
+                )
                 await tx.insert_client(client, now)
                 await tx.link_client_app(client.id, system.id)
                 changed = True
@@ -952,8 +1270,15 @@ class RegistryService:
             valid = [s for s in secrets if s.expires_at is None or s.expires_at > now]
             if not any(self._hasher.verify(admin_secret, s.secret_hash) for s in valid):
                 await tx.expire_client_secrets(client.id, now)
-                await tx.insert_client_secret(client.id, ClientSecretRecord(
-                    id=_new_id(), secret_hash=self._hasher.hash(admin_secret), created_at=now,
-                    expires_at=None, last_used_at=None))
+                await tx.insert_client_secret(
+                    client.id,
+                    ClientSecretRecord(
+                        id=_new_id(),
+                        secret_hash=self._hasher.hash(admin_secret),
+                        created_at=now,
+                        expires_at=None,
+                        last_used_at=None,
+                    ),
+                )
                 changed = True
         return changed

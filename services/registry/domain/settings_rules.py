@@ -30,7 +30,9 @@ SETTING_KEYS = (
 )
 
 
-def validate_settings(errors: ValidationErrors, values: dict[str, Any], *, field: str = "settings") -> dict[str, Any]:
+def validate_settings(
+    errors: ValidationErrors, values: dict[str, Any], *, field: str = "settings"
+) -> dict[str, Any]:
     """Return the settings with None values dropped; report unknown keys and bad values."""
     clean: dict[str, Any] = {}
     for key, value in values.items():
@@ -38,11 +40,16 @@ def validate_settings(errors: ValidationErrors, values: dict[str, Any], *, field
         if value is None:
             continue
         if key not in SETTING_KEYS:
-            errors.add(path, "SETTING_UNKNOWN", f"Unknown setting {key!r}; known: {', '.join(SETTING_KEYS)}.")
+            errors.add(
+                path,
+                "SETTING_UNKNOWN",
+                f"Unknown setting {key!r}; known: {', '.join(SETTING_KEYS)}.",
+            )
         elif key == "registration_posture":
             if value not in {p.value for p in Posture}:
-                errors.add(path, "POSTURE_INVALID",
-                           f"Use one of {', '.join(p.value for p in Posture)}.")
+                errors.add(
+                    path, "POSTURE_INVALID", f"Use one of {', '.join(p.value for p in Posture)}."
+                )
             else:
                 clean[key] = value
         elif key.startswith("registration_fields."):
@@ -53,7 +60,11 @@ def validate_settings(errors: ValidationErrors, values: dict[str, Any], *, field
         elif key in _LIFETIME_BOUNDS:
             low, high = _LIFETIME_BOUNDS[key]
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                errors.add(path, "LIFETIME_OUT_OF_RANGE", f"Use a whole number of seconds from {low} to {high}.")
+                errors.add(
+                    path,
+                    "LIFETIME_OUT_OF_RANGE",
+                    f"Use a whole number of seconds from {low} to {high}.",
+                )
             else:
                 clean[key] = value
         elif key == "branding.primary_color":
@@ -63,7 +74,9 @@ def validate_settings(errors: ValidationErrors, values: dict[str, Any], *, field
                 clean[key] = value.lower()
         elif key == "branding.logo_url":
             if not isinstance(value, str) or not value.startswith("https://") or len(value) > 500:
-                errors.add(path, "LOGO_URL_INVALID", "Use an https:// URL of at most 500 characters.")
+                errors.add(
+                    path, "LOGO_URL_INVALID", "Use an https:// URL of at most 500 characters."
+                )
             else:
                 clean[key] = value
         else:

@@ -43,7 +43,11 @@ _UNIQUE_REASONS = (
     # (fragment of the constraint name or SQLite column list, reason, message)
     ("display_name_key", "APP_NAME_TAKEN", "Another app of this tenant already has that name."),
     ("apps_tenant_id_slug", "APP_SLUG_TAKEN", "This tenant already has an app with that slug."),
-    ("apps.tenant_id, apps.slug", "APP_SLUG_TAKEN", "This tenant already has an app with that slug."),
+    (
+        "apps.tenant_id, apps.slug",
+        "APP_SLUG_TAKEN",
+        "This tenant already has an app with that slug.",
+    ),
     ("tenants", "TENANT_SLUG_TAKEN", "A tenant with that slug already exists."),
     ("regions", "REGION_CODE_TAKEN", "A region with that code already exists."),
     ("region_databases", "DB_CODE_TAKEN", "The region already has a database with that code."),
@@ -66,7 +70,9 @@ def _now_utc(value: datetime | None) -> datetime:
 
 def _offset_page(items: list[T], total: int, page: PageRequest) -> PageOf[T]:
     next_offset = page.offset + len(items)
-    return PageOf(items=items, total=total, next_offset=next_offset if next_offset < total else None)
+    return PageOf(
+        items=items, total=total, next_offset=next_offset if next_offset < total else None
+    )
 
 
 def new_id() -> str:
@@ -100,7 +106,9 @@ class SqlRegistryTx:
         self, statement: Select[Any], page: PageRequest, order: Sequence[Any]
     ) -> tuple[list[Row[Any]], int]:
         total = (
-            await self._c.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+            await self._c.execute(
+                select(func.count()).select_from(statement.order_by(None).subquery())
+            )
         ).scalar_one()
         rows = (
             await self._c.execute(statement.order_by(*order).limit(page.size).offset(page.offset))
@@ -140,7 +148,10 @@ class SqlRegistryTx:
         if query:
             pattern = f"%{query.lower()}%"
             statement = statement.where(
-                or_(func.lower(t.tenants.c.slug).like(pattern), func.lower(t.tenants.c.display_name).like(pattern))
+                or_(
+                    func.lower(t.tenants.c.slug).like(pattern),
+                    func.lower(t.tenants.c.display_name).like(pattern),
+                )
             )
         rows, total = await self._page(statement, page, _order(t.tenants, order_by, "slug"))
         return _offset_page([self._tenant(r) for r in rows], total, page)
@@ -190,14 +201,18 @@ class SqlRegistryTx:
             code=m["code"],
             name=m["name"],
             active=m["active"],
-            databases=tuple(RegionDatabase(d._mapping["db_code"], d._mapping["active"]) for d in dbs),
+            databases=tuple(
+                RegionDatabase(d._mapping["db_code"], d._mapping["active"]) for d in dbs
+            ),
             version=m["version"],
         )
 
     async def get_region(self, id_or_code: str) -> Region | None:
         row = (
             await self._c.execute(
-                select(t.regions).where(or_(t.regions.c.id == id_or_code, t.regions.c.code == id_or_code))
+                select(t.regions).where(
+                    or_(t.regions.c.id == id_or_code, t.regions.c.code == id_or_code)
+                )
             )
         ).first()
         return await self._region_from_row(row) if row else None
@@ -212,14 +227,22 @@ class SqlRegistryTx:
     async def insert_region(self, region: Region, at: datetime) -> None:
         await self._execute(
             insert(t.regions).values(
-                id=region.id, code=region.code, name=region.name, active=region.active,
-                version=region.version, created_at=at, updated_at=at,
+                id=region.id,
+                code=region.code,
+                name=region.name,
+                active=region.active,
+                version=region.version,
+                created_at=at,
+                updated_at=at,
             )
         )
         for database in region.databases:
             await self._execute(
                 insert(t.region_databases).values(
-                    region_id=region.id, db_code=database.db_code, active=database.active, created_at=at
+                    region_id=region.id,
+                    db_code=database.db_code,
+                    active=database.active,
+                    created_at=at,
                 )
             )
 
@@ -231,24 +254,35 @@ class SqlRegistryTx:
         )
         return bool(result.rowcount == 1)
 
-    async def add_region_database(self, region_id: str, database: RegionDatabase, at: datetime) -> None:
+    async def add_region_database(
+        self, region_id: str, database: RegionDatabase, at: datetime
+    ) -> None:
         await self._execute(
             insert(t.region_databases).values(
                 region_id=region_id, db_code=database.db_code, active=database.active, created_at=at
             )
         )
         await self._c.execute(
-            update(t.regions).where(t.regions.c.id == region_id).values(version=t.regions.c.version + 1)
+            update(t.regions)
+            .where(t.regions.c.id == region_id)
+            .values(version=t.regions.c.version + 1)
         )
 
     async def set_region_database_active(self, region_id: str, db_code: str, active: bool) -> bool:
         result = await self._c.execute(
             update(t.region_databases)
-            .where(and_(t.region_databases.c.region_id == region_id, t.region_databases.c.db_code == db_code))
+            .where(
+                and_(
+                    t.region_databases.c.region_id == region_id,
+                    t.region_databases.c.db_code == db_code,
+                )
+            )
             .values(active=active)
         )
         await self._c.execute(
-            update(t.regions).where(t.regions.c.id == region_id).values(version=t.regions.c.version + 1)
+            update(t.regions)
+            .where(t.regions.c.id == region_id)
+            .values(version=t.regions.c.version + 1)
         )
         return bool(result.rowcount == 1)
 
@@ -258,8 +292,12 @@ class SqlRegistryTx:
     def _plan(row: Row[Any]) -> Plan:
         m = row._mapping
         return Plan(
-            id=m["id"], code=m["code"], name=m["name"], status=PlanStatus(m["status"]),
-            limits={k: int(v) for k, v in dict(m["limits"]).items()}, version=m["version"],
+            id=m["id"],
+            code=m["code"],
+            name=m["name"],
+            status=PlanStatus(m["status"]),
+            limits={k: int(v) for k, v in dict(m["limits"]).items()},
+            version=m["version"],
         )
 
     async def get_plan(self, id_or_code: str) -> Plan | None:
@@ -280,8 +318,14 @@ class SqlRegistryTx:
     async def insert_plan(self, plan: Plan, at: datetime) -> None:
         await self._execute(
             insert(t.plans).values(
-                id=plan.id, code=plan.code, name=plan.name, status=plan.status.value,
-                limits=plan.limits, version=plan.version, created_at=at, updated_at=at,
+                id=plan.id,
+                code=plan.code,
+                name=plan.name,
+                status=plan.status.value,
+                limits=plan.limits,
+                version=plan.version,
+                created_at=at,
+                updated_at=at,
             )
         )
 
@@ -289,8 +333,13 @@ class SqlRegistryTx:
         result = await self._execute(
             update(t.plans)
             .where(and_(t.plans.c.id == plan.id, t.plans.c.version == expected_version))
-            .values(name=plan.name, status=plan.status.value, limits=plan.limits,
-                    version=plan.version, updated_at=at)
+            .values(
+                name=plan.name,
+                status=plan.status.value,
+                limits=plan.limits,
+                version=plan.version,
+                updated_at=at,
+            )
         )
         return bool(result.rowcount == 1)
 
@@ -298,7 +347,9 @@ class SqlRegistryTx:
 
     def _apps_query(self) -> Select[Any]:
         return (
-            select(t.apps, t.tenants.c.slug.label("tenant_slug"), t.regions.c.code.label("region_code"))
+            select(
+                t.apps, t.tenants.c.slug.label("tenant_slug"), t.regions.c.code.label("region_code")
+            )
             .join(t.tenants, t.tenants.c.id == t.apps.c.tenant_id)
             .outerjoin(t.regions, t.regions.c.id == t.apps.c.region_id)
         )
@@ -330,7 +381,9 @@ class SqlRegistryTx:
             redirect_uris=tuple(m["redirect_uris"]),
             post_logout_redirect_uris=tuple(m["post_logout_redirect_uris"]),
             allowed_domains=tuple(
-                d for d in (m["allowed_domain_1"], m["allowed_domain_2"], m["allowed_domain_3"]) if d
+                d
+                for d in (m["allowed_domain_1"], m["allowed_domain_2"], m["allowed_domain_3"])
+                if d
             ),
             auto_grant_on_signup=m["auto_grant_on_signup"],
             service_codes=tuple(m["service_codes"]),
@@ -347,7 +400,10 @@ class SqlRegistryTx:
         row = (
             await self._c.execute(
                 self._apps_query().where(
-                    and_(t.apps.c.tenant_id == tenant_id, or_(t.apps.c.id == id_or_slug, t.apps.c.slug == id_or_slug))
+                    and_(
+                        t.apps.c.tenant_id == tenant_id,
+                        or_(t.apps.c.id == id_or_slug, t.apps.c.slug == id_or_slug),
+                    )
                 )
             )
         ).first()
@@ -373,13 +429,15 @@ class SqlRegistryTx:
 
     async def count_apps(self, tenant_id: str) -> int:
         result = await self._c.execute(
-            select(func.count()).select_from(t.apps).where(
-                and_(t.apps.c.tenant_id == tenant_id, t.apps.c.is_system.is_(False))
-            )
+            select(func.count())
+            .select_from(t.apps)
+            .where(and_(t.apps.c.tenant_id == tenant_id, t.apps.c.is_system.is_(False)))
         )
         return int(result.scalar_one())
 
-    async def display_name_taken(self, tenant_id: str, key: str, exclude_app_id: str | None) -> bool:
+    async def display_name_taken(
+        self, tenant_id: str, key: str, exclude_app_id: str | None
+    ) -> bool:
         statement = select(t.apps.c.id).where(
             and_(t.apps.c.tenant_id == tenant_id, t.apps.c.display_name_key == key)
         )
@@ -409,7 +467,9 @@ class SqlRegistryTx:
             "auto_grant_on_signup": app.auto_grant_on_signup,
             "service_codes": list(app.service_codes),
             "grant_types": list(app.grant_types),
-            "storage": None if storage is None else {
+            "storage": None
+            if storage is None
+            else {
                 "provider": storage.provider,
                 "access_key_ciphertext": storage.access_key_ciphertext,
                 "secret_key_ciphertext": storage.secret_key_ciphertext,
@@ -426,8 +486,12 @@ class SqlRegistryTx:
     async def insert_app(self, app: App) -> None:
         await self._execute(
             insert(t.apps).values(
-                id=app.id, tenant_id=app.tenant_id, slug=app.slug, is_system=app.is_system,
-                created_at=app.created_at, **self._app_values(app),
+                id=app.id,
+                tenant_id=app.tenant_id,
+                slug=app.slug,
+                is_system=app.is_system,
+                created_at=app.created_at,
+                **self._app_values(app),
             )
         )
 
@@ -454,7 +518,9 @@ class SqlRegistryTx:
         ).all():
             blockers.append(f"client:{client_id}")
         for (code,) in (
-            await self._c.execute(select(t.roles.c.code).where(t.roles.c.app_id == app_id).order_by(t.roles.c.code))
+            await self._c.execute(
+                select(t.roles.c.code).where(t.roles.c.app_id == app_id).order_by(t.roles.c.code)
+            )
         ).all():
             blockers.append(f"role:{code}")
         return blockers
@@ -464,10 +530,16 @@ class SqlRegistryTx:
     async def insert_client(self, client: Client, at: datetime) -> None:
         await self._execute(
             insert(t.clients).values(
-                id=client.id, tenant_id=client.tenant_id, client_id=client.client_id,
-                display_name=client.display_name, confidential=client.confidential,
-                enabled=client.enabled, grant_types=list(client.grant_types),
-                version=client.version, created_at=at, updated_at=at,
+                id=client.id,
+                tenant_id=client.tenant_id,
+                client_id=client.client_id,
+                display_name=client.display_name,
+                confidential=client.confidential,
+                enabled=client.enabled,
+                grant_types=list(client.grant_types),
+                version=client.version,
+                created_at=at,
+                updated_at=at,
             )
         )
 
@@ -475,17 +547,31 @@ class SqlRegistryTx:
         await self._execute(insert(t.client_apps).values(client_pk=client_pk, app_id=app_id))
 
     async def get_client(self, client_id: str) -> Client | None:
-        row = (await self._c.execute(select(t.clients).where(t.clients.c.client_id == client_id))).first()
+        row = (
+            await self._c.execute(select(t.clients).where(t.clients.c.client_id == client_id))
+        ).first()
         if row is None:
             return None
         m = row._mapping
         app_ids = (
-            await self._c.execute(select(t.client_apps.c.app_id).where(t.client_apps.c.client_pk == m["id"]))
-        ).scalars().all()
+            (
+                await self._c.execute(
+                    select(t.client_apps.c.app_id).where(t.client_apps.c.client_pk == m["id"])
+                )
+            )
+            .scalars()
+            .all()
+        )
         return Client(
-            id=m["id"], tenant_id=m["tenant_id"], client_id=m["client_id"],
-            display_name=m["display_name"], confidential=m["confidential"], enabled=m["enabled"],
-            grant_types=tuple(m["grant_types"]), app_ids=tuple(app_ids), version=m["version"],
+            id=m["id"],
+            tenant_id=m["tenant_id"],
+            client_id=m["client_id"],
+            display_name=m["display_name"],
+            confidential=m["confidential"],
+            enabled=m["enabled"],
+            grant_types=tuple(m["grant_types"]),
+            app_ids=tuple(app_ids),
+            version=m["version"],
         )
 
     async def client_secrets(self, client_pk: str) -> list[ClientSecretRecord]:
@@ -498,7 +584,8 @@ class SqlRegistryTx:
         ).all()
         return [
             ClientSecretRecord(
-                id=r._mapping["id"], secret_hash=r._mapping["secret_hash"],
+                id=r._mapping["id"],
+                secret_hash=r._mapping["secret_hash"],
                 created_at=_now_utc(r._mapping["created_at"]),
                 expires_at=_utc(r._mapping["expires_at"]),
                 last_used_at=_utc(r._mapping["last_used_at"]),
@@ -509,8 +596,12 @@ class SqlRegistryTx:
     async def insert_client_secret(self, client_pk: str, record: ClientSecretRecord) -> None:
         await self._execute(
             insert(t.client_secrets).values(
-                id=record.id, client_pk=client_pk, secret_hash=record.secret_hash,
-                created_at=record.created_at, expires_at=record.expires_at, last_used_at=None,
+                id=record.id,
+                client_pk=client_pk,
+                secret_hash=record.secret_hash,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+                last_used_at=None,
             )
         )
 
@@ -520,7 +611,10 @@ class SqlRegistryTx:
             .where(
                 and_(
                     t.client_secrets.c.client_pk == client_pk,
-                    or_(t.client_secrets.c.expires_at.is_(None), t.client_secrets.c.expires_at > expires_at),
+                    or_(
+                        t.client_secrets.c.expires_at.is_(None),
+                        t.client_secrets.c.expires_at > expires_at,
+                    ),
                 )
             )
             .values(expires_at=expires_at)
@@ -528,12 +622,16 @@ class SqlRegistryTx:
 
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None:
         await self._c.execute(
-            update(t.client_secrets).where(t.client_secrets.c.id == secret_id).values(last_used_at=at)
+            update(t.client_secrets)
+            .where(t.client_secrets.c.id == secret_id)
+            .values(last_used_at=at)
         )
 
     async def replace_secret_hash(self, secret_id: str, secret_hash: str) -> None:
         await self._c.execute(
-            update(t.client_secrets).where(t.client_secrets.c.id == secret_id).values(secret_hash=secret_hash)
+            update(t.client_secrets)
+            .where(t.client_secrets.c.id == secret_id)
+            .values(secret_hash=secret_hash)
         )
 
     # -- catalog ---------------------------------------------------------------------------
@@ -553,13 +651,19 @@ class SqlRegistryTx:
             )
         ).scalar_one_or_none()
         if existing is not None:
-            await self._c.execute(update(t.permissions).where(t.permissions.c.id == existing).values(name=name))
+            await self._c.execute(
+                update(t.permissions).where(t.permissions.c.id == existing).values(name=name)
+            )
             return str(existing)
         permission_id = new_id()
         await self._execute(
             insert(t.permissions).values(
-                id=permission_id, tenant_id=tenant_id, service_code=service_code, code=code,
-                name=name, created_at=at,
+                id=permission_id,
+                tenant_id=tenant_id,
+                service_code=service_code,
+                code=code,
+                name=name,
+                created_at=at,
             )
         )
         return permission_id
@@ -568,7 +672,10 @@ class SqlRegistryTx:
         rows = (
             await self._c.execute(
                 select(t.permissions.c.code, t.permissions.c.id).where(
-                    and_(t.permissions.c.tenant_id == tenant_id, t.permissions.c.service_code.in_(service_codes))
+                    and_(
+                        t.permissions.c.tenant_id == tenant_id,
+                        t.permissions.c.service_code.in_(service_codes),
+                    )
                 )
             )
         ).all()
@@ -579,14 +686,18 @@ class SqlRegistryTx:
     ) -> str:
         existing = (
             await self._c.execute(
-                select(t.roles.c.id).where(and_(t.roles.c.tenant_id == tenant_id, t.roles.c.code == code))
+                select(t.roles.c.id).where(
+                    and_(t.roles.c.tenant_id == tenant_id, t.roles.c.code == code)
+                )
             )
         ).scalar_one_or_none()
         if existing is not None:
             return str(existing)
         role_id = new_id()
         await self._execute(
-            insert(t.roles).values(id=role_id, tenant_id=tenant_id, app_id=app_id, code=code, name=name, created_at=at)
+            insert(t.roles).values(
+                id=role_id, tenant_id=tenant_id, app_id=app_id, code=code, name=name, created_at=at
+            )
         )
         return role_id
 
@@ -594,26 +705,33 @@ class SqlRegistryTx:
         granted = set(
             (
                 await self._c.execute(
-                    select(t.role_permissions.c.permission_id).where(t.role_permissions.c.role_id == role_id)
+                    select(t.role_permissions.c.permission_id).where(
+                        t.role_permissions.c.role_id == role_id
+                    )
                 )
             ).scalars()
         )
         missing = [p for p in permission_ids if p not in granted]
         if missing:
             await self._c.execute(
-                insert(t.role_permissions), [{"role_id": role_id, "permission_id": p} for p in missing]
+                insert(t.role_permissions),
+                [{"role_id": role_id, "permission_id": p} for p in missing],
             )
 
     async def assign_client_role(self, client_pk: str, role_id: str) -> None:
         exists = (
             await self._c.execute(
                 select(t.client_roles).where(
-                    and_(t.client_roles.c.client_pk == client_pk, t.client_roles.c.role_id == role_id)
+                    and_(
+                        t.client_roles.c.client_pk == client_pk, t.client_roles.c.role_id == role_id
+                    )
                 )
             )
         ).first()
         if exists is None:
-            await self._c.execute(insert(t.client_roles).values(client_pk=client_pk, role_id=role_id))
+            await self._c.execute(
+                insert(t.client_roles).values(client_pk=client_pk, role_id=role_id)
+            )
 
     async def copy_catalog(
         self, tenant_id: str, source_service: str, target_service: str, at: datetime
@@ -621,7 +739,10 @@ class SqlRegistryTx:
         rows = (
             await self._c.execute(
                 select(t.permissions.c.code, t.permissions.c.name).where(
-                    and_(t.permissions.c.tenant_id == tenant_id, t.permissions.c.service_code == source_service)
+                    and_(
+                        t.permissions.c.tenant_id == tenant_id,
+                        t.permissions.c.service_code == source_service,
+                    )
                 )
             )
         ).all()
@@ -648,18 +769,24 @@ class SqlRegistryTx:
         if not role_ids:
             return [], []
         permission_rows = (
-            await self._c.execute(
-                select(t.permissions.c.code)
-                .distinct()
-                .join(t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id)
-                .where(
-                    and_(
-                        t.role_permissions.c.role_id.in_(role_ids),
-                        t.permissions.c.service_code.in_(service_codes),
+            (
+                await self._c.execute(
+                    select(t.permissions.c.code)
+                    .distinct()
+                    .join(
+                        t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id
+                    )
+                    .where(
+                        and_(
+                            t.role_permissions.c.role_id.in_(role_ids),
+                            t.permissions.c.service_code.in_(service_codes),
+                        )
                     )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         return sorted(r[1] for r in role_rows), sorted(permission_rows)
 
     # -- audit -----------------------------------------------------------------------------
@@ -667,10 +794,16 @@ class SqlRegistryTx:
     async def insert_audit(self, event: AuditEvent) -> None:
         await self._c.execute(
             insert(t.audit_events).values(
-                id=event.id, tenant_id=event.tenant_id, actor_type=event.actor_type,
-                actor_id=event.actor_id, actor_tenant=event.actor_tenant, action=event.action,
-                target_type=event.target_type, target_id=event.target_id,
-                occurred_at=event.occurred_at, details=event.details,
+                id=event.id,
+                tenant_id=event.tenant_id,
+                actor_type=event.actor_type,
+                actor_id=event.actor_id,
+                actor_tenant=event.actor_tenant,
+                action=event.action,
+                target_type=event.target_type,
+                target_id=event.target_id,
+                occurred_at=event.occurred_at,
+                details=event.details,
             )
         )
 
@@ -691,10 +824,17 @@ class SqlRegistryTx:
         )
         events = [
             AuditEvent(
-                id=m["id"], tenant_id=m["tenant_id"], tenant_slug=m["tenant_slug"] or "",
-                actor_type=m["actor_type"], actor_id=m["actor_id"], actor_tenant=m["actor_tenant"],
-                action=m["action"], target_type=m["target_type"], target_id=m["target_id"],
-                occurred_at=_now_utc(m["occurred_at"]), details=dict(m["details"]),
+                id=m["id"],
+                tenant_id=m["tenant_id"],
+                tenant_slug=m["tenant_slug"] or "",
+                actor_type=m["actor_type"],
+                actor_id=m["actor_id"],
+                actor_tenant=m["actor_tenant"],
+                action=m["action"],
+                target_type=m["target_type"],
+                target_id=m["target_id"],
+                occurred_at=_now_utc(m["occurred_at"]),
+                details=dict(m["details"]),
             )
             for m in (r._mapping for r in rows)
         ]

@@ -90,13 +90,19 @@ class TokenService:
     async def exchange(self, request: TokenRequest) -> IssuedToken:
         """Run the requested grant (RFC 6749 §4.4 for client_credentials)."""
         if not request.grant_type:
-            raise oauth.invalid_request("GRANT_TYPE_MISSING", "The grant_type parameter is required.")
+            raise oauth.invalid_request(
+                "GRANT_TYPE_MISSING", "The grant_type parameter is required."
+            )
         if request.grant_type not in SUPPORTED_GRANTS:
             raise oauth.unsupported_grant_type(request.grant_type)
         if not request.client_id:
             raise oauth.invalid_client("Client authentication is required (Basic or form).")
         context = await self._resolver.resolve_client(
-            request.tenant, request.client_id, request.client_secret, request.app, request.grant_type
+            request.tenant,
+            request.client_id,
+            request.client_secret,
+            request.app,
+            request.grant_type,
         )
         scopes = _requested_scopes(request.scope, context.scopes)
         audience = _audience(request.resource, context)
@@ -128,8 +134,9 @@ class TokenService:
         }
         if context.has_plan:
             claims["entitlements"] = dict(context.entitlements)
-        token = jwt.encode(claims, key.private_key, algorithm=key.alg,
-                           headers={"kid": key.kid, "typ": "at+jwt"})
+        token = jwt.encode(
+            claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"}
+        )
         return IssuedToken(access_token=token, expires_in=lifetime, scope=" ".join(scopes))
 
 
@@ -160,7 +167,9 @@ async def mint_service_token(
         "svc": service,
         "tenant": tenant,
     }
-    token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"})
+    token = jwt.encode(
+        claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"}
+    )
     return token, float(now + ttl)
 
 

@@ -97,7 +97,9 @@ class KeyService:
             kid=stored.kid,
             alg=stored.alg,
             private_key=serialization.load_pem_private_key(
-                self._cipher.decrypt(stored.private_key_ciphertext, context=_private_context(stored.kid)),
+                self._cipher.decrypt(
+                    stored.private_key_ciphertext, context=_private_context(stored.kid)
+                ),
                 password=None,
             ),
         )

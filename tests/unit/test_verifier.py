@@ -1,0 +1,133 @@
+"""The SDK verifier rejects every token RFC 9068 §4 and ARCHITECTURE §7 say it must."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from tessera_sdk.verifier import TokenRejected, TokenVerifier
+
+BASE = "https://auth.example.com"
+ISSUER = f"{BASE}/t/acme"
+
+
+class StaticJwks:
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        self.keys = keys
+        self.fetches = 0
+
+    async def fetch(self, tenant: str) -> dict[str, Any]:
+        self.fetches += 1
+        return {"keys": self.keys}
+
+
+def _key(kid: str) -> tuple[Any, dict[str, Any]]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    jwk.update({"kid": kid, "alg": "ES256", "use": "sig"})
+    return private, jwk
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": ISSUER,
+        "sub": "tc_1",
+        "aud": "billing",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "jti": "j1",
+        **overrides,
+    }
+
+
+def _token(private: Any, kid: str = "k1", typ: str = "at+jwt", **claims: Any) -> str:
+    return jwt.encode(
+        _claims(**claims), private, algorithm="ES256", headers={"kid": kid, "typ": typ}
+    )
+
+
+@pytest.fixture
+def signer() -> tuple[Any, StaticJwks]:
+    private, jwk = _key("k1")
+    return private, StaticJwks([jwk])
+
+
+async def test_a_valid_token_verifies_and_names_its_tenant(signer: tuple[Any, StaticJwks]) -> None:
+    private, source = signer
+    verified = await TokenVerifier(BASE, source, audience="billing").verify(_token(private))
+    assert verified.tenant == "acme"
+    assert verified.claims["sub"] == "tc_1"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda p: _token(p, typ="JWT"), "WRONG_TYPE"),
+        (lambda p: _token(p, kid="unknown"), "UNKNOWN_KID"),
+        (lambda p: _token(p, iss="https://evil.example.com/t/acme"), "WRONG_ISSUER"),
+        (lambda p: _token(p, iss=f"{BASE}/t/acme/extra"), "WRONG_ISSUER"),
+        (lambda p: _token(p, aud="shipping"), "WRONG_AUDIENCE"),
+        (lambda p: _token(p, exp=int(time.time()) - 3600), "EXPIRED"),
+        (
+            lambda p: jwt.encode(
+                _claims(), "k" * 32, algorithm="HS256", headers={"kid": "k1", "typ": "at+jwt"}
+            ),
+            "ALGORITHM_NOT_ALLOWED",
+        ),
+        (
+            lambda p: jwt.encode(
+                _claims(), None, algorithm="none", headers={"kid": "k1", "typ": "at+jwt"}
+            ),
+            "ALGORITHM_NOT_ALLOWED",
+        ),
+        (lambda p: "not-a-jwt", "MALFORMED"),
+    ],
+)
+async def test_bad_tokens_are_rejected_with_a_reason(
+    signer: tuple[Any, StaticJwks], mutate: Any, reason: str
+) -> None:
+    private, source = signer
+    with pytest.raises(TokenRejected) as caught:
+        await TokenVerifier(BASE, source, audience="billing").verify(mutate(private))
+    assert caught.value.reason == reason
+
+
+async def test_a_token_signed_by_another_key_with_a_known_kid_fails_signature(
+    signer: tuple[Any, StaticJwks],
+) -> None:
+    _, source = signer
+    other, _ = _key("k1")
+    with pytest.raises(TokenRejected) as caught:
+        await TokenVerifier(BASE, source).verify(_token(other))
+    assert caught.value.reason == "INVALID"
+
+
+async def test_unknown_kid_refetches_at_most_once_per_interval(
+    signer: tuple[Any, StaticJwks],
+) -> None:
+    private, source = signer
+    verifier = TokenVerifier(BASE, source, min_refresh_seconds=60)
+    await verifier.verify(_token(private))
+    for _ in range(5):
+        with pytest.raises(TokenRejected):
+            await verifier.verify(_token(private, kid="rotated"))
+    assert source.fetches == 1
+
+
+async def test_a_rotated_key_published_later_is_picked_up(signer: tuple[Any, StaticJwks]) -> None:
+    private, source = signer
+    clock = [1000.0]
+    verifier = TokenVerifier(BASE, source, min_refresh_seconds=10, clock=lambda: clock[0])
+    await verifier.verify(_token(private))
+    new_private, new_jwk = _key("k2")
+    source.keys.append(new_jwk)
+    clock[0] += 11
+    verified = await verifier.verify(_token(new_private, kid="k2"))
+    assert verified.claims["sub"] == "tc_1"
