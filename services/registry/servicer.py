@@ -47,9 +47,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self._auth = auth
 
     # tenants
-    async def CreateTenant(self, request: pb.CreateTenantRequest, context: Ctx) -> pb.Tenant:
+    async def CreateTenant(
+        self, request: pb.CreateTenantRequest, context: Ctx
+    ) -> pb.CreateTenantResponse:
         principal = await self._auth.principal(context)
-        tenant = await self._s.create_tenant(
+        tenant, credentials = await self._s.create_tenant(
             principal,
             TenantDraft(
                 slug=request.slug,
@@ -58,7 +60,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 settings=cv.settings_to_dict(request.settings),
             ),
         )
-        return cv.tenant_pb(tenant)
+        return pb.CreateTenantResponse(
+            tenant=cv.tenant_pb(tenant), admin_credentials=_credentials(credentials)
+        )
 
     async def GetTenant(self, request: pb.GetTenantRequest, context: Ctx) -> pb.Tenant:
         principal = await self._auth.principal(context)
@@ -290,6 +294,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             principal, request.tenant, request.client_id, request.grace_period_seconds
         )
         return _credentials(issued)
+
+    async def DeleteClient(
+        self, request: pb.DeleteClientRequest, context: Ctx
+    ) -> pb.DeleteClientResponse:
+        principal = await self._auth.principal(context)
+        await self._s.delete_client(principal, request.tenant, request.client_id)
+        return pb.DeleteClientResponse()
 
     async def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: Ctx

@@ -153,6 +153,34 @@ async def admin(platform: Platform, http: httpx.AsyncClient) -> Api:
     return Api(http, response.json()["access_token"])
 
 
+async def tenant_admin(http: httpx.AsyncClient, tenant: dict[str, Any]) -> Api:
+    """An Api acting as the tenant's own admin client (returned once at tenant creation)."""
+    credentials = tenant["admin_client"]
+    response = await client_credentials(
+        http, tenant["slug"], credentials["client_id"], credentials["client_secret"]
+    )
+    assert response.status_code == 200, response.text
+    return Api(http, response.json()["access_token"])
+
+
+@pytest.fixture(scope="session")
+def registry_rows(platform: Platform) -> Any:
+    """Run a SQL query against the registry's own schema (to inspect what is at rest)."""
+    from sqlalchemy import create_engine
+
+    assert platform.settings.database_url
+    engine = create_engine(platform.settings.database_url).execution_options(
+        schema_translate_map={None: f"{platform.settings.db_schema_prefix}registry"}
+    )
+
+    def query(statement: Any) -> list[Any]:
+        with engine.connect() as connection:
+            return list(connection.execute(statement).all())
+
+    yield query
+    engine.dispose()
+
+
 @pytest.fixture
 async def world(admin: Api) -> dict[str, Any]:
     """A fresh tenant and an active region with one active database."""

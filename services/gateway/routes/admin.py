@@ -87,7 +87,12 @@ def _settings(body: m.SettingsBody | None, target: Any) -> None:
 # -- tenants -------------------------------------------------------------------------------
 
 
-@router.post("/tenants", status_code=201, tags=["tenants"], summary="Create a tenant")
+@router.post(
+    "/tenants",
+    status_code=201,
+    tags=["tenants"],
+    summary="Create a tenant; returns its admin client's secret once",
+)
 async def create_tenant(
     body: m.TenantCreate, c: Clients, token: Bearer, response: Response
 ) -> dict[str, Any]:
@@ -95,9 +100,11 @@ async def create_tenant(
     if body.app_limit is not None:
         request.app_limit = body.app_limit
     _settings(body.settings, request.settings)
-    return _with_etag(
-        response, views.tenant_view(await call(c.registry.CreateTenant, request, bearer=token))
-    )
+    result = await call(c.registry.CreateTenant, request, bearer=token)
+    response.headers["Cache-Control"] = "no-store"
+    created = _with_etag(response, views.tenant_view(result.tenant))
+    created["admin_client"] = views.credentials_view(result.admin_credentials)
+    return created
 
 
 @router.get("/tenants", tags=["tenants"], summary="List tenants")
@@ -506,6 +513,18 @@ async def regenerate_secret(
     )
     response.headers["Cache-Control"] = "no-store"
     return views.credentials_view(result)
+
+
+@router.delete(
+    "/tenants/{tenant}/clients/{client_id}",
+    status_code=204,
+    tags=["clients"],
+    summary="Delete a client and its secrets",
+)
+async def delete_client(tenant: str, client_id: str, c: Clients, token: Bearer) -> Response:
+    request = pb.DeleteClientRequest(tenant=tenant, client_id=client_id)
+    await call(c.registry.DeleteClient, request, bearer=token)
+    return Response(status_code=204)
 
 
 @router.get(

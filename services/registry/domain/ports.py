@@ -93,6 +93,9 @@ class ClientStore(Protocol):
 
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None: ...
     async def replace_secret_hash(self, secret_id: str, secret_hash: str) -> None: ...
+    async def delete_client(self, client_pk: str) -> None:
+        """Remove the client with its secrets, app links and role assignments."""
+        ...
 
 
 class CatalogStore(Protocol):

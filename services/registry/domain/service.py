@@ -40,6 +40,7 @@ from services.registry.domain.catalog import (
     GRANT_TYPES,
     PLATFORM_ADMIN_ROLE,
     SYSTEM_APP,
+    TENANT_ADMIN_ROLE,
     TESSERA_PERMISSIONS,
 )
 from services.registry.domain.commands import (
@@ -185,8 +186,12 @@ class RegistryService:
 
     # -- tenants -----------------------------------------------------------------------------
 
-    async def create_tenant(self, principal: Principal, draft: TenantDraft) -> Tenant:
-        """Create a tenant and seed its system app ``tessera`` with the admin catalog."""
+    async def create_tenant(
+        self, principal: Principal, draft: TenantDraft
+    ) -> tuple[Tenant, IssuedCredentials]:
+        """Create a tenant, seed its system app ``tessera`` with the admin catalog, and create
+        the tenant's admin client (role ``tenant-admin``: every ``tessera`` permission, this
+        tenant only). Its plaintext secret is returned here once."""
         require_operator(principal, "tenant:write")
         errors = ValidationErrors()
         slug = rules.validate_tenant_slug(errors, draft.slug)
@@ -210,9 +215,28 @@ class RegistryService:
         )
         async with self._tx() as tx:
             await tx.insert_tenant(tenant)
-            await self._seed_system_app(tx, tenant, SYSTEM_APP, (SYSTEM_APP,), TESSERA_PERMISSIONS)
-            await self._audit(tx, principal, "tenant.create", "tenant", tenant.slug, tenant)
-        return tenant
+            system = await self._seed_system_app(
+                tx, tenant, SYSTEM_APP, (SYSTEM_APP,), TESSERA_PERMISSIONS
+            )
+            role_id = await tx.upsert_role(
+                tenant.id, None, TENANT_ADMIN_ROLE, "Tenant administrator", now
+            )
+            ids = await tx.permission_ids(tenant.id, [SYSTEM_APP])
+            await tx.grant_role_permissions(role_id, sorted(ids.values()))
+            credentials = await self._new_client(tx, tenant, system, DEFAULT_GRANT_TYPES)
+            client = await tx.get_client(credentials.client_id)
+            assert client is not None
+            await tx.assign_client_role(client.id, role_id)
+            await self._audit(
+                tx,
+                principal,
+                "tenant.create",
+                "tenant",
+                tenant.slug,
+                tenant,
+                {"admin_client_id": credentials.client_id},
+            )
+        return tenant, credentials
 
     def _app_limit(self, errors: ValidationErrors, value: int | None) -> int:
         if value is None:
@@ -1037,6 +1061,25 @@ class RegistryService:
             )
         await self._changes.publish(Change(tenant.slug, "client", client_id))
         return IssuedCredentials(client_id, secret, old_end if grace_seconds else None)
+
+    async def delete_client(self, principal: Principal, tenant_slug: str, client_id: str) -> None:
+        """Delete a client with its secrets: its tokens can no longer be renewed, and the apps
+        it served lose it as a delete blocker. Side effect: audit ``client.delete``."""
+        principal.require("client:write", tenant_slug)
+        async with self._tx() as tx:
+            tenant = await self._tenant(tx, tenant_slug)
+            client = await tx.get_client(client_id)
+            if client is None or client.tenant_id != tenant.id:
+                raise NotFound(
+                    "CLIENT_NOT_FOUND", f"Tenant {tenant.slug!r} has no client {client_id!r}."
+                )
+            if principal.client_id == client_id:
+                raise FailedPrecondition(
+                    "CLIENT_IS_CALLER", "A client cannot delete itself; use another admin client."
+                )
+            await tx.delete_client(client.id)
+            await self._audit(tx, principal, "client.delete", "client", client_id, tenant)
+        await self._changes.publish(Change(tenant.slug, "client", client_id))
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -634,6 +634,14 @@ class SqlRegistryTx:
             .values(secret_hash=secret_hash)
         )
 
+    async def delete_client(self, client_pk: str) -> None:
+        await self._c.execute(
+            delete(t.client_secrets).where(t.client_secrets.c.client_pk == client_pk)
+        )
+        await self._c.execute(delete(t.client_apps).where(t.client_apps.c.client_pk == client_pk))
+        await self._c.execute(delete(t.client_roles).where(t.client_roles.c.client_pk == client_pk))
+        await self._c.execute(delete(t.clients).where(t.clients.c.id == client_pk))
+
     # -- catalog ---------------------------------------------------------------------------
 
     async def upsert_permission(
