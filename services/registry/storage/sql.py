@@ -193,7 +193,7 @@ class SqlRegistryTx:
             await self._c.execute(
                 select(t.region_databases)
                 .where(t.region_databases.c.region_id == m["id"])
-                .order_by(t.region_databases.c.created_at, t.region_databases.c.db_code)
+                .order_by(t.region_databases.c.position)
             )
         ).all()
         return Region(
@@ -236,11 +236,12 @@ class SqlRegistryTx:
                 updated_at=at,
             )
         )
-        for database in region.databases:
+        for position, database in enumerate(region.databases):
             await self._execute(
                 insert(t.region_databases).values(
                     region_id=region.id,
                     db_code=database.db_code,
+                    position=position,
                     active=database.active,
                     created_at=at,
                 )
@@ -257,9 +258,20 @@ class SqlRegistryTx:
     async def add_region_database(
         self, region_id: str, database: RegionDatabase, at: datetime
     ) -> None:
+        last = (
+            await self._c.execute(
+                select(func.max(t.region_databases.c.position)).where(
+                    t.region_databases.c.region_id == region_id
+                )
+            )
+        ).scalar_one()
         await self._execute(
             insert(t.region_databases).values(
-                region_id=region_id, db_code=database.db_code, active=database.active, created_at=at
+                region_id=region_id,
+                db_code=database.db_code,
+                position=0 if last is None else last + 1,
+                active=database.active,
+                created_at=at,
             )
         )
         await self._c.execute(

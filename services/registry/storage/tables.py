@@ -62,6 +62,8 @@ region_databases = Table(
     metadata,
     Column("region_id", String(36), ForeignKey("regions.id"), primary_key=True),
     Column("db_code", String(63), primary_key=True),
+    # Listing order: an app created without a db_code gets the first active one.
+    Column("position", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

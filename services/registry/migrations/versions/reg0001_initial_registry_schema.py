@@ -2,7 +2,7 @@
 
 Revision ID: reg0001
 Revises:
-Create Date: 2026-11-23 05:11:26.732653
+Create Date: 2026-11-23 05:21:22.411428
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def upgrade() -> None:
         "region_databases",
         sa.Column("region_id", sa.String(length=36), nullable=False),
         sa.Column("db_code", sa.String(length=63), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
