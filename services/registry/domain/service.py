@@ -32,7 +32,7 @@ from services.common.secrets import (
     generate_client_id,
     generate_secret,
 )
-from services.registry.domain import rules
+from services.registry.domain import audit, rules
 from services.registry.domain.catalog import (
     CONTROL_PLANE_APP,
     CONTROL_PLANE_PERMISSIONS,
@@ -146,21 +146,8 @@ class RegistryService:
         tenant: Tenant | None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Every admin write is recorded with its actor (§7): never an anonymous 'system'."""
-        await tx.insert_audit(
-            AuditEvent(
-                id=_new_id(),
-                tenant_id=tenant.id if tenant else None,
-                tenant_slug=tenant.slug if tenant else "",
-                actor_type=principal.actor_type,
-                actor_id=principal.subject,
-                actor_tenant=principal.tenant,
-                action=action,
-                target_type=target_type,
-                target_id=target_id,
-                occurred_at=self._now(),
-                details=details or {},
-            )
+        await audit.record(
+            tx, principal, action, target_type, target_id, tenant, self._now(), details
         )
 
     @staticmethod

@@ -516,6 +516,10 @@ class SqlRegistryTx:
         return bool(result.rowcount == 1)
 
     async def delete_app(self, app_id: str) -> None:
+        """Memberships and group bindings belong to the app and go with it; everything that
+        could block deletion was checked by app_blockers first."""
+        await self._c.execute(delete(t.memberships).where(t.memberships.c.app_id == app_id))
+        await self._c.execute(delete(t.group_apps).where(t.group_apps.c.app_id == app_id))
         await self._c.execute(delete(t.apps).where(t.apps.c.id == app_id))
 
     async def app_blockers(self, app_id: str) -> list[str]:
@@ -535,6 +539,20 @@ class SqlRegistryTx:
             )
         ).all():
             blockers.append(f"role:{code}")
+        for (name,) in (
+            await self._c.execute(
+                select(t.scopes.c.name).where(t.scopes.c.app_id == app_id).order_by(t.scopes.c.name)
+            )
+        ).all():
+            blockers.append(f"scope:{name}")
+        for (audience,) in (
+            await self._c.execute(
+                select(t.resource_servers.c.audience)
+                .where(t.resource_servers.c.app_id == app_id)
+                .order_by(t.resource_servers.c.audience)
+            )
+        ).all():
+            blockers.append(f"resource_server:{audience}")
         return blockers
 
     # -- clients ---------------------------------------------------------------------------

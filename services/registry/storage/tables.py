@@ -122,6 +122,7 @@ clients = Table(
     Column("confidential", Boolean, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("grant_types", JSON, nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
     Column("version", Integer, nullable=False),
     *_timestamps(),
 )
@@ -155,8 +156,25 @@ permissions = Table(
     Column("service_code", String(63), nullable=False),
     Column("code", String(130), nullable=False),
     Column("name", String(200), nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    # Set when a reconcile wanted to prune the entry while roles still granted it: the grant
+    # keeps working, the entry is reported, and it cannot be granted anew.
+    Column("deprecated_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("tenant_id", "service_code", "code"),
+    Index("ix_permissions_tenant_id_service_code", "tenant_id", "service_code"),
+)
+
+# One row per (tenant, service) that has registered a catalog: the lock that serialises
+# concurrent reconciles from several replicas, and the catalog's revision counter.
+permission_catalogs = Table(
+    "permission_catalogs",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("service_code", String(63), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 roles = Table(
@@ -167,6 +185,7 @@ roles = Table(
     Column("app_id", String(36), ForeignKey("apps.id"), nullable=True),
     Column("code", String(63), nullable=False),
     Column("name", String(100), nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant_id", "code"),
     Index("ix_roles_app_id", "app_id"),
@@ -185,6 +204,127 @@ client_roles = Table(
     metadata,
     Column("client_pk", String(36), ForeignKey("clients.id"), primary_key=True),
     Column("role_id", String(36), ForeignKey("roles.id"), primary_key=True),
+)
+
+scopes = Table(
+    "scopes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("app_id", String(36), ForeignKey("apps.id"), nullable=True),  # NULL = tenant-wide
+    Column("name", String(100), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+    Index("ix_scopes_app_id", "app_id"),
+)
+
+client_scopes = Table(
+    "client_scopes",
+    metadata,
+    Column("client_pk", String(36), ForeignKey("clients.id"), primary_key=True),
+    Column("scope_id", String(36), ForeignKey("scopes.id"), primary_key=True),
+    Index("ix_client_scopes_scope_id", "scope_id"),
+)
+
+resource_servers = Table(
+    "resource_servers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("app_id", String(36), ForeignKey("apps.id"), nullable=False),
+    Column("audience", String(200), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "audience"),
+    Index("ix_resource_servers_app_id", "app_id"),
+)
+
+# The subset of the app's catalog a resource server gates on (Modgud "Provisioning the
+# resource server"); no rows = the whole catalog.
+resource_server_permissions = Table(
+    "resource_server_permissions",
+    metadata,
+    Column("resource_server_id", String(36), ForeignKey("resource_servers.id"), primary_key=True),
+    Column("permission_id", String(36), ForeignKey("permissions.id"), primary_key=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),  # case-folded, for uniqueness
+    Column("email_verified", Boolean, nullable=False),
+    Column("first_name", String(100), nullable=True),
+    Column("last_name", String(100), nullable=True),
+    Column("username", String(63), nullable=True),
+    Column("password_hash", String(200), nullable=True),  # argon2id; NULL = passwordless
+    Column("status", String(16), nullable=False),  # active | disabled
+    # Bumped by membership revocation, disabling and "log out everywhere": tokens carrying
+    # an older `tv` stop being accepted.
+    Column("token_version", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("tenant_id", "email_key"),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("role_id", String(36), ForeignKey("roles.id"), primary_key=True),
+    Index("ix_user_roles_role_id", "role_id"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("code", String(63), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("bound_to_all_apps", Boolean, nullable=False),  # BoundTo = ["*"]
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "code"),
+)
+
+group_apps = Table(
+    "group_apps",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id"), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id"), primary_key=True),
+    Index("ix_group_apps_app_id", "app_id"),
+)
+
+group_roles = Table(
+    "group_roles",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id"), primary_key=True),
+    Column("role_id", String(36), ForeignKey("roles.id"), primary_key=True),
+    Index("ix_group_roles_role_id", "role_id"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Index("ix_group_members_user_id", "user_id"),
+)
+
+# user_apps (Vendidit seed): a user may enter an app only with an active membership.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("granted_by", String(120), nullable=False),  # actor, or "auto_grant_on_signup"
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_memberships_app_id", "app_id"),
 )
 
 audit_events = Table(

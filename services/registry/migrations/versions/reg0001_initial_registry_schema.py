@@ -2,7 +2,7 @@
 
 Revision ID: reg0001
 Revises:
-Create Date: 2026-11-23 05:21:22.411428
+Create Date: 2026-11-23 05:24:24.027539
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def upgrade() -> None:
         sa.Column("confidential", sa.Boolean(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("grant_types", sa.JSON(), nullable=False),
+        sa.Column("description", sa.String(length=500), server_default="", nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -134,13 +135,41 @@ def upgrade() -> None:
         sa.UniqueConstraint("client_id", name=op.f("uq_clients_client_id")),
     )
     op.create_table(
+        "groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("code", sa.String(length=63), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("bound_to_all_apps", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_groups_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
+        sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_groups_tenant_id_code")),
+    )
+    op.create_table(
+        "permission_catalogs",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("service_code", sa.String(length=63), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_permission_catalogs_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "service_code", name=op.f("pk_permission_catalogs")),
+    )
+    op.create_table(
         "permissions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("service_code", sa.String(length=63), nullable=False),
         sa.Column("code", sa.String(length=130), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.String(length=500), server_default="", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("deprecated_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_permissions_tenant_id_tenants")
         ),
@@ -152,6 +181,11 @@ def upgrade() -> None:
             name=op.f("uq_permissions_tenant_id_service_code_code"),
         ),
     )
+    with op.batch_alter_table("permissions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_permissions_tenant_id_service_code", ["tenant_id", "service_code"], unique=False
+        )
+
     op.create_table(
         "region_databases",
         sa.Column("region_id", sa.String(length=36), nullable=False),
@@ -163,6 +197,28 @@ def upgrade() -> None:
             ["region_id"], ["regions.id"], name=op.f("fk_region_databases_region_id_regions")
         ),
         sa.PrimaryKeyConstraint("region_id", "db_code", name=op.f("pk_region_databases")),
+    )
+    op.create_table(
+        "users",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("email_key", sa.String(length=320), nullable=False),
+        sa.Column("email_verified", sa.Boolean(), nullable=False),
+        sa.Column("first_name", sa.String(length=100), nullable=True),
+        sa.Column("last_name", sa.String(length=100), nullable=True),
+        sa.Column("username", sa.String(length=63), nullable=True),
+        sa.Column("password_hash", sa.String(length=200), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("token_version", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_users_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("tenant_id", "email_key", name=op.f("uq_users_tenant_id_email_key")),
     )
     op.create_table(
         "client_apps",
@@ -196,12 +252,80 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "group_apps",
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("app_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_group_apps_app_id_apps")),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_group_apps_group_id_groups")
+        ),
+        sa.PrimaryKeyConstraint("group_id", "app_id", name=op.f("pk_group_apps")),
+    )
+    with op.batch_alter_table("group_apps", schema=None) as batch_op:
+        batch_op.create_index("ix_group_apps_app_id", ["app_id"], unique=False)
+
+    op.create_table(
+        "group_members",
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_group_members_group_id_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_group_members_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_group_members")),
+    )
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.create_index("ix_group_members_user_id", ["user_id"], unique=False)
+
+    op.create_table(
+        "memberships",
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("app_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("granted_by", sa.String(length=120), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_memberships_app_id_apps")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("user_id", "app_id", name=op.f("pk_memberships")),
+    )
+    with op.batch_alter_table("memberships", schema=None) as batch_op:
+        batch_op.create_index("ix_memberships_app_id", ["app_id"], unique=False)
+
+    op.create_table(
+        "resource_servers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("app_id", sa.String(length=36), nullable=False),
+        sa.Column("audience", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["app_id"], ["apps.id"], name=op.f("fk_resource_servers_app_id_apps")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_resource_servers_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_resource_servers")),
+        sa.UniqueConstraint(
+            "tenant_id", "audience", name=op.f("uq_resource_servers_tenant_id_audience")
+        ),
+    )
+    with op.batch_alter_table("resource_servers", schema=None) as batch_op:
+        batch_op.create_index("ix_resource_servers_app_id", ["app_id"], unique=False)
+
+    op.create_table(
         "roles",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("app_id", sa.String(length=36), nullable=True),
         sa.Column("code", sa.String(length=63), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.String(length=500), server_default="", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_roles_app_id_apps")),
         sa.ForeignKeyConstraint(
@@ -214,6 +338,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_roles_app_id", ["app_id"], unique=False)
 
     op.create_table(
+        "scopes",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("app_id", sa.String(length=36), nullable=True),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_scopes_app_id_apps")),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_scopes_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scopes")),
+        sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_scopes_tenant_id_name")),
+    )
+    with op.batch_alter_table("scopes", schema=None) as batch_op:
+        batch_op.create_index("ix_scopes_app_id", ["app_id"], unique=False)
+
+    op.create_table(
         "client_roles",
         sa.Column("client_pk", sa.String(length=36), nullable=False),
         sa.Column("role_id", sa.String(length=36), nullable=False),
@@ -224,6 +366,54 @@ def upgrade() -> None:
             ["role_id"], ["roles.id"], name=op.f("fk_client_roles_role_id_roles")
         ),
         sa.PrimaryKeyConstraint("client_pk", "role_id", name=op.f("pk_client_roles")),
+    )
+    op.create_table(
+        "client_scopes",
+        sa.Column("client_pk", sa.String(length=36), nullable=False),
+        sa.Column("scope_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_pk"], ["clients.id"], name=op.f("fk_client_scopes_client_pk_clients")
+        ),
+        sa.ForeignKeyConstraint(
+            ["scope_id"], ["scopes.id"], name=op.f("fk_client_scopes_scope_id_scopes")
+        ),
+        sa.PrimaryKeyConstraint("client_pk", "scope_id", name=op.f("pk_client_scopes")),
+    )
+    with op.batch_alter_table("client_scopes", schema=None) as batch_op:
+        batch_op.create_index("ix_client_scopes_scope_id", ["scope_id"], unique=False)
+
+    op.create_table(
+        "group_roles",
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("role_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_group_roles_group_id_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"], ["roles.id"], name=op.f("fk_group_roles_role_id_roles")
+        ),
+        sa.PrimaryKeyConstraint("group_id", "role_id", name=op.f("pk_group_roles")),
+    )
+    with op.batch_alter_table("group_roles", schema=None) as batch_op:
+        batch_op.create_index("ix_group_roles_role_id", ["role_id"], unique=False)
+
+    op.create_table(
+        "resource_server_permissions",
+        sa.Column("resource_server_id", sa.String(length=36), nullable=False),
+        sa.Column("permission_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["permission_id"],
+            ["permissions.id"],
+            name=op.f("fk_resource_server_permissions_permission_id_permissions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["resource_server_id"],
+            ["resource_servers.id"],
+            name=op.f("fk_resource_server_permissions_resource_server_id_resource_servers"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "resource_server_id", "permission_id", name=op.f("pk_resource_server_permissions")
+        ),
     )
     op.create_table(
         "role_permissions",
@@ -242,20 +432,68 @@ def upgrade() -> None:
     with op.batch_alter_table("role_permissions", schema=None) as batch_op:
         batch_op.create_index("ix_role_permissions_permission_id", ["permission_id"], unique=False)
 
+    op.create_table(
+        "user_roles",
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("role_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["role_id"], ["roles.id"], name=op.f("fk_user_roles_role_id_roles")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_roles_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("user_id", "role_id", name=op.f("pk_user_roles")),
+    )
+    with op.batch_alter_table("user_roles", schema=None) as batch_op:
+        batch_op.create_index("ix_user_roles_role_id", ["role_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("user_roles", schema=None) as batch_op:
+        batch_op.drop_index("ix_user_roles_role_id")
+
+    op.drop_table("user_roles")
     with op.batch_alter_table("role_permissions", schema=None) as batch_op:
         batch_op.drop_index("ix_role_permissions_permission_id")
 
     op.drop_table("role_permissions")
+    op.drop_table("resource_server_permissions")
+    with op.batch_alter_table("group_roles", schema=None) as batch_op:
+        batch_op.drop_index("ix_group_roles_role_id")
+
+    op.drop_table("group_roles")
+    with op.batch_alter_table("client_scopes", schema=None) as batch_op:
+        batch_op.drop_index("ix_client_scopes_scope_id")
+
+    op.drop_table("client_scopes")
     op.drop_table("client_roles")
+    with op.batch_alter_table("scopes", schema=None) as batch_op:
+        batch_op.drop_index("ix_scopes_app_id")
+
+    op.drop_table("scopes")
     with op.batch_alter_table("roles", schema=None) as batch_op:
         batch_op.drop_index("ix_roles_app_id")
 
     op.drop_table("roles")
+    with op.batch_alter_table("resource_servers", schema=None) as batch_op:
+        batch_op.drop_index("ix_resource_servers_app_id")
+
+    op.drop_table("resource_servers")
+    with op.batch_alter_table("memberships", schema=None) as batch_op:
+        batch_op.drop_index("ix_memberships_app_id")
+
+    op.drop_table("memberships")
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_group_members_user_id")
+
+    op.drop_table("group_members")
+    with op.batch_alter_table("group_apps", schema=None) as batch_op:
+        batch_op.drop_index("ix_group_apps_app_id")
+
+    op.drop_table("group_apps")
     with op.batch_alter_table("client_secrets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_client_secrets_client_pk"))
 
@@ -264,8 +502,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_client_apps_app_id")
 
     op.drop_table("client_apps")
+    op.drop_table("users")
     op.drop_table("region_databases")
+    with op.batch_alter_table("permissions", schema=None) as batch_op:
+        batch_op.drop_index("ix_permissions_tenant_id_service_code")
+
     op.drop_table("permissions")
+    op.drop_table("permission_catalogs")
+    op.drop_table("groups")
     op.drop_table("clients")
     op.drop_table("apps")
     op.drop_table("tenants")
