@@ -14,7 +14,7 @@ from services.common.grpc_errors import RemoteError
 from services.common.settings import Settings
 from services.gateway.clients import GatewayClients
 from services.gateway.problems import problem, problem_from_remote
-from services.gateway.routes import admin, oauth
+from services.gateway.routes import admin, catalog, directory, oauth
 
 log = structlog.get_logger("tessera.gateway")
 
@@ -95,5 +95,7 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     app.include_router(admin.router)
+    app.include_router(catalog.router)
+    app.include_router(directory.router)
     app.include_router(oauth.router)
     return app

@@ -11,7 +11,9 @@ from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.grpc_server import GrpcServer, LazyChannel
 from services.common.jwks import GrpcJwksSource
 from services.common.runtime import Runtime, utc_now
-from services.common.secrets import PepperRing, SecretHasher
+from services.common.secrets import PasswordHasher, PepperRing, SecretHasher
+from services.registry import catalog_wiring, directory_wiring
+from services.registry.deps import RegistryDeps
 from services.registry.domain.service import RegistryConfig, RegistryService
 from services.registry.servicer import RegistryServicer
 from services.registry.storage.sql import SqlRegistryStorage
@@ -27,32 +29,48 @@ class RegistryComponent:
         settings = runtime.settings
         self._runtime = runtime
         self.database = Database(settings, "registry")
-        storage = SqlRegistryStorage(self.database)
-        self.service = RegistryService(
-            storage.transaction,
-            storage.read,
-            SecretHasher(PepperRing.parse(runtime.keys.secret_peppers)),
-            EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
-            RegistryConfig(
+        self._token_channel = LazyChannel(lambda: runtime.target("token"))
+        verifier = TokenVerifier(settings.public_url, GrpcJwksSource(self._token_channel))
+        deps = RegistryDeps(
+            database=self.database,
+            storage=SqlRegistryStorage(self.database),
+            secret_hasher=SecretHasher(PepperRing.parse(runtime.keys.secret_peppers)),
+            password_hasher=PasswordHasher(),
+            cipher=EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
+            changes=runtime.changes,
+            authenticator=Authenticator(verifier),
+            config=RegistryConfig(
                 default_app_limit=settings.default_app_limit,
                 production=settings.production,
                 access_token_seconds=settings.access_token_seconds,
             ),
             now=utc_now,
-            changes=runtime.changes,
         )
-        self._token_channel = LazyChannel(lambda: runtime.target("token"))
-        verifier = TokenVerifier(settings.public_url, GrpcJwksSource(self._token_channel))
-        servicer = RegistryServicer(self.service, Authenticator(verifier))
+        self.service = RegistryService(
+            deps.storage.transaction,
+            deps.storage.read,
+            deps.secret_hasher,
+            deps.cipher,
+            deps.config,
+            now=deps.now,
+            changes=deps.changes,
+        )
+        servicer = RegistryServicer(self.service, deps.authenticator)
         self._server = GrpcServer(
             "registry",
             settings.registry_listen,
             [
                 lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(
                     servicer, server
-                )
+                ),
+                lambda server: catalog_wiring.register(server, deps),
+                lambda server: directory_wiring.register(server, deps),
             ],
-            [registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name],
+            [
+                registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+                *catalog_wiring.SERVICE_NAMES,
+                *directory_wiring.SERVICE_NAMES,
+            ],
         )
 
     @property

@@ -1,0 +1,7 @@
+"""Admin REST routes of the directory feature."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1")

@@ -1,0 +1,13 @@
+"""Registers the catalog gRPC service on the registry server (filled in by the catalog feature)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.registry.deps import RegistryDeps
+
+SERVICE_NAMES: list[str] = []
+
+
+def register(server: Any, deps: RegistryDeps) -> None:
+    """Add the catalog servicer(s) to server."""
