@@ -11,10 +11,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tessera.registry.v1 import registry_pb2 as pb
 
 from services.common.errors import InvalidArgument
+from services.registry.domain.clients import ClientView
 from services.registry.domain.commands import StorageInput
 from services.registry.domain.models import (
     App,
     AuditEvent,
+    GrantContext,
     Plan,
     Region,
     Settings,
@@ -200,4 +202,49 @@ def audit_pb(event: AuditEvent) -> pb.AuditEvent:
         target_id=event.target_id,
         occurred_at=timestamp(event.occurred_at),
         details_json=json.dumps(event.details, sort_keys=True),
+    )
+
+
+def client_pb(view: ClientView) -> pb.Client:
+    client = view.client
+    message = pb.Client(
+        client_id=client.client_id,
+        tenant=view.tenant,
+        display_name=client.display_name,
+        description=client.description,
+        confidential=client.confidential,
+        enabled=client.enabled,
+        grant_types=list(client.grant_types),
+        apps=list(view.apps),
+        scopes=list(view.scopes),
+        roles=list(view.roles),
+        version=client.version,
+    )
+    for record in view.secrets:
+        info = message.secrets.add(id=record.id, created_at=timestamp(record.created_at))
+        if record.expires_at is not None:
+            info.expires_at.CopyFrom(timestamp(record.expires_at))
+        if record.last_used_at is not None:
+            info.last_used_at.CopyFrom(timestamp(record.last_used_at))
+    return message
+
+
+def grant_pb(grant: GrantContext) -> pb.ClientGrantContext:
+    return pb.ClientGrantContext(
+        tenant=grant.tenant_slug,
+        tenant_id=grant.tenant_id,
+        client_id=grant.client_id,
+        confidential=grant.confidential,
+        app_id=grant.app_id,
+        app_code=grant.app_code,
+        region=grant.region,
+        db_code=grant.db_code,
+        roles=list(grant.roles),
+        permissions=list(grant.permissions),
+        has_plan=grant.plan_code is not None,
+        plan_code=grant.plan_code or "",
+        entitlements=grant.entitlements,
+        access_token_seconds=grant.access_token_seconds,
+        scopes=list(grant.scopes),
+        audiences=list(grant.audiences),
     )

@@ -9,6 +9,12 @@ from tessera.registry.v1 import registry_pb2_grpc
 
 from services.common.auth import Authenticator
 from services.registry import convert as cv
+from services.registry.domain.clients import (
+    ClientDraft,
+    ClientPatch,
+    ClientService,
+    IssuedCredentials,
+)
 from services.registry.domain.commands import (
     AppDraft,
     AppPatch,
@@ -20,7 +26,8 @@ from services.registry.domain.commands import (
     TenantDraft,
     TenantPatch,
 )
-from services.registry.domain.service import IssuedCredentials, RegistryService
+from services.registry.domain.resolution import ResolutionService
+from services.registry.domain.service import RegistryService
 
 # grpc.aio.ServicerContext; grpcio ships no type hints.
 Ctx: TypeAlias = Any
@@ -42,8 +49,16 @@ def _credentials(issued: IssuedCredentials) -> pb.ClientCredentials:
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, service: RegistryService, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        service: RegistryService,
+        clients: ClientService,
+        resolution: ResolutionService,
+        auth: Authenticator,
+    ) -> None:
         self._s = service
+        self._clients = clients
+        self._resolution = resolution
         self._auth = auth
 
     # tenants
@@ -286,11 +301,73 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return pb.CreateAppResponse(app=cv.app_pb(app), credentials=_credentials(credentials))
 
+    # clients
+    async def CreateClient(
+        self, request: pb.CreateClientRequest, context: Ctx
+    ) -> pb.CreateClientResponse:
+        principal = await self._auth.principal(context)
+        view, credentials = await self._clients.create_client(
+            principal,
+            request.tenant,
+            ClientDraft(
+                display_name=request.display_name,
+                description=request.description,
+                confidential=True if not request.HasField("confidential") else request.confidential,
+                apps=tuple(request.apps),
+                grant_types=tuple(request.grant_types),
+                scopes=tuple(request.scopes),
+                roles=tuple(request.roles),
+            ),
+        )
+        response = pb.CreateClientResponse(client=cv.client_pb(view))
+        if credentials is not None:
+            response.credentials.CopyFrom(_credentials(credentials))
+        return response
+
+    async def GetClient(self, request: pb.GetClientRequest, context: Ctx) -> pb.Client:
+        principal = await self._auth.principal(context)
+        return cv.client_pb(
+            await self._clients.get_client(principal, request.tenant, request.client_id)
+        )
+
+    async def ListClients(
+        self, request: pb.ListClientsRequest, context: Ctx
+    ) -> pb.ListClientsResponse:
+        principal = await self._auth.principal(context)
+        page = await self._clients.list_clients(
+            principal,
+            request.tenant,
+            request.page.page_size,
+            cv.page_offset(request.page.page_token),
+            request.app,
+        )
+        return pb.ListClientsResponse(
+            clients=[cv.client_pb(v) for v in page.items],
+            next_page_token=cv.page_token(page.next_offset),
+            total=page.total,
+        )
+
+    async def UpdateClient(self, request: pb.UpdateClientRequest, context: Ctx) -> pb.Client:
+        principal = await self._auth.principal(context)
+        patch = ClientPatch(
+            display_name=_opt(request, "display_name"),
+            description=_opt(request, "description"),
+            enabled=_opt(request, "enabled"),
+            apps=_list(request, "apps"),
+            grant_types=_list(request, "grant_types"),
+            scopes=_list(request, "scopes"),
+            roles=_list(request, "roles"),
+        )
+        view = await self._clients.update_client(
+            principal, request.tenant, request.client_id, patch, request.expected_version
+        )
+        return cv.client_pb(view)
+
     async def RegenerateClientSecret(
         self, request: pb.RegenerateClientSecretRequest, context: Ctx
     ) -> pb.ClientCredentials:
         principal = await self._auth.principal(context)
-        issued = await self._s.regenerate_client_secret(
+        issued = await self._clients.regenerate_client_secret(
             principal, request.tenant, request.client_id, request.grace_period_seconds
         )
         return _credentials(issued)
@@ -299,7 +376,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteClientRequest, context: Ctx
     ) -> pb.DeleteClientResponse:
         principal = await self._auth.principal(context)
-        await self._s.delete_client(principal, request.tenant, request.client_id)
+        await self._clients.delete_client(principal, request.tenant, request.client_id)
         return pb.DeleteClientResponse()
 
     async def ListAuditEvents(
@@ -323,7 +400,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.ResolveClientRequest, context: Ctx
     ) -> pb.ClientGrantContext:
         principal = await self._auth.principal(context)
-        grant = await self._s.resolve_client(
+        grant = await self._resolution.resolve_client(
             principal,
             request.tenant,
             request.client_id,
@@ -331,19 +408,20 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.app,
             request.grant_type,
         )
-        return pb.ClientGrantContext(
-            tenant=grant.tenant_slug,
-            tenant_id=grant.tenant_id,
-            client_id=grant.client_id,
-            confidential=grant.confidential,
-            app_id=grant.app_id,
-            app_code=grant.app_code,
-            region=grant.region,
-            db_code=grant.db_code,
-            roles=list(grant.roles),
-            permissions=list(grant.permissions),
-            has_plan=grant.plan_code is not None,
-            plan_code=grant.plan_code or "",
-            entitlements=grant.entitlements,
-            access_token_seconds=grant.access_token_seconds,
+        return cv.grant_pb(grant)
+
+    async def ResolveUser(
+        self, request: pb.ResolveUserRequest, context: Ctx
+    ) -> pb.UserGrantContext:
+        principal = await self._auth.principal(context)
+        grant = await self._resolution.resolve_user(
+            principal, request.tenant, request.app, request.user_id, request.client_id
+        )
+        return pb.UserGrantContext(
+            app=cv.grant_pb(grant.app),
+            user_id=grant.user_id,
+            email=grant.email,
+            first_name=grant.first_name or "",
+            last_name=grant.last_name or "",
+            token_version=grant.token_version,
         )

@@ -14,6 +14,8 @@ from services.common.runtime import Runtime, utc_now
 from services.common.secrets import PasswordHasher, PepperRing, SecretHasher
 from services.registry import catalog_wiring, directory_wiring
 from services.registry.deps import RegistryDeps
+from services.registry.domain.clients import ClientService
+from services.registry.domain.resolution import ResolutionService
 from services.registry.domain.service import RegistryConfig, RegistryService
 from services.registry.servicer import RegistryServicer
 from services.registry.storage.sql import SqlRegistryStorage
@@ -55,7 +57,21 @@ class RegistryComponent:
             now=deps.now,
             changes=deps.changes,
         )
-        servicer = RegistryServicer(self.service, deps.authenticator)
+        clients = ClientService(
+            deps.storage.transaction,
+            deps.storage.read,
+            deps.secret_hasher,
+            deps.changes,
+            deps.now,
+        )
+        resolution = ResolutionService(
+            deps.storage.transaction,
+            deps.storage.read,
+            deps.secret_hasher,
+            deps.config.access_token_seconds,
+            deps.now,
+        )
+        servicer = RegistryServicer(self.service, clients, resolution, deps.authenticator)
         self._server = GrpcServer(
             "registry",
             settings.registry_listen,

@@ -33,6 +33,15 @@ CONTROL_PLANE_PERMISSIONS: dict[str, str] = {
     "plan:write": "Manage plans",
 }
 
+# Core permissions (Vendidit seed §4): the platform's own slice, in every user token of
+# every app, whatever its service_codes.
+CORE_SERVICE = "core"
+CORE_PERMISSIONS: dict[str, str] = {
+    "users:read_self": "Read one's own profile",
+    "users:update_self": "Update one's own profile",
+}
+RESERVED_SERVICES = (SYSTEM_APP, CONTROL_PLANE_APP, CORE_SERVICE)
+
 PLATFORM_ADMIN_ROLE = "platform-admin"
 TENANT_ADMIN_ROLE = "tenant-admin"
 

@@ -166,6 +166,26 @@ class Client:
     grant_types: tuple[str, ...]
     app_ids: tuple[str, ...]
     version: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NamedRef:
+    """A scope or role as other objects reference it: id, name/code and optional app."""
+
+    id: str
+    name: str
+    app_id: str | None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    status: str
+    token_version: int
 
 
 @dataclass(frozen=True)
@@ -213,3 +233,17 @@ class GrantContext:
     plan_code: str | None
     entitlements: dict[str, int]
     access_token_seconds: int
+    scopes: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserGrantContext:
+    """What a user's tokens for one app carry (ARCHITECTURE §3, user tokens)."""
+
+    app: GrantContext
+    user_id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    token_version: int

@@ -16,12 +16,14 @@ from services.registry.domain.models import (
     AuditEvent,
     Client,
     ClientSecretRecord,
+    NamedRef,
     PageOf,
     PageRequest,
     Plan,
     Region,
     RegionDatabase,
     Tenant,
+    UserRecord,
 )
 
 
@@ -94,8 +96,32 @@ class ClientStore(Protocol):
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None: ...
     async def replace_secret_hash(self, secret_id: str, secret_hash: str) -> None: ...
     async def delete_client(self, client_pk: str) -> None:
-        """Remove the client with its secrets, app links and role assignments."""
+        """Remove the client with its secrets, app links, scopes and role assignments."""
         ...
+
+    async def list_clients(
+        self, tenant_id: str, page: PageRequest, app_id: str | None
+    ) -> PageOf[Client]: ...
+    async def update_client(self, client: Client, expected_version: int, at: datetime) -> bool: ...
+    async def set_client_apps(self, client_pk: str, app_ids: list[str]) -> None: ...
+    async def set_client_scopes(self, client_pk: str, scope_ids: list[str]) -> None: ...
+    async def set_client_roles(self, client_pk: str, role_ids: list[str]) -> None: ...
+    async def client_scopes(self, client_pk: str) -> list[NamedRef]: ...
+    async def client_roles(self, client_pk: str) -> list[NamedRef]: ...
+    async def scopes_named(self, tenant_id: str, names: list[str]) -> dict[str, NamedRef]: ...
+    async def roles_coded(self, tenant_id: str, codes: list[str]) -> dict[str, NamedRef]: ...
+
+
+class ResolutionStore(Protocol):
+    """Reads behind the token service's resolution call; each is one indexed query, so the
+    cost does not grow with the size of the tenant."""
+
+    async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None: ...
+    async def membership_status(self, user_id: str, app_id: str) -> str | None: ...
+    async def user_roles_and_permissions(
+        self, tenant_id: str, user_id: str, app_id: str, service_codes: list[str]
+    ) -> tuple[list[str], list[str]]: ...
+    async def app_audiences(self, app_id: str) -> list[str]: ...
 
 
 class CatalogStore(Protocol):
@@ -124,7 +150,15 @@ class AuditStore(Protocol):
 
 
 class RegistryTx(
-    TenantStore, RegionStore, PlanStore, AppStore, ClientStore, CatalogStore, AuditStore, Protocol
+    TenantStore,
+    RegionStore,
+    PlanStore,
+    AppStore,
+    ClientStore,
+    CatalogStore,
+    AuditStore,
+    ResolutionStore,
+    Protocol,
 ):
     """Every registry port, bound to one transaction."""
 
@@ -140,3 +174,9 @@ class ReadOnly(Protocol):
 
 
 __all__ = ["AsyncIterator", "ReadOnly", "RegistryTx", "Transactions"]
+
+
+class UnitOfWork(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[RegistryTx]:
+        """Open a unit of work (committed when the block exits normally) or a read."""
+        ...

@@ -8,12 +8,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from services.common import oauth_errors as oauth
 from services.common.auth import CONTROL_PLANE_TENANT, Principal, require_operator
 from services.common.changes import Change, ChangeBus
 from services.common.envelope import EnvelopeCipher
@@ -27,15 +25,14 @@ from services.common.errors import (
     ValidationErrors,
 )
 from services.common.secrets import (
-    CLIENT_SECRET_PREFIX,
     SecretHasher,
-    generate_client_id,
-    generate_secret,
 )
 from services.registry.domain import audit, rules
 from services.registry.domain.catalog import (
     CONTROL_PLANE_APP,
     CONTROL_PLANE_PERMISSIONS,
+    CORE_PERMISSIONS,
+    CORE_SERVICE,
     DEFAULT_GRANT_TYPES,
     GRANT_TYPES,
     PLATFORM_ADMIN_ROLE,
@@ -43,6 +40,7 @@ from services.registry.domain.catalog import (
     TENANT_ADMIN_ROLE,
     TESSERA_PERMISSIONS,
 )
+from services.registry.domain.clients import IssuedCredentials, create_app_client
 from services.registry.domain.commands import (
     AppDraft,
     AppPatch,
@@ -61,7 +59,6 @@ from services.registry.domain.models import (
     AuditEvent,
     Client,
     ClientSecretRecord,
-    GrantContext,
     PageOf,
     PageRequest,
     Plan,
@@ -72,18 +69,12 @@ from services.registry.domain.models import (
     StorageConfig,
     Tenant,
 )
-from services.registry.domain.ports import RegistryTx
+from services.registry.domain.ports import RegistryTx, UnitOfWork
 from services.registry.domain.settings_rules import validate_settings
 
 _LIMIT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-MAX_GRACE_SECONDS = 7 * 24 * 3600
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 APP_ORDER_FIELDS = ("slug", "display_name", "created_at", "updated_at")
 TENANT_ORDER_FIELDS = ("slug", "display_name", "created_at")
-
-
-class UnitOfWork(Protocol):
-    def __call__(self) -> AbstractAsyncContextManager[RegistryTx]: ...
 
 
 @dataclass(frozen=True)
@@ -91,13 +82,6 @@ class RegistryConfig:
     default_app_limit: int
     production: bool
     access_token_seconds: int
-
-
-@dataclass(frozen=True)
-class IssuedCredentials:
-    client_id: str
-    client_secret: str
-    previous_secret_expires_at: datetime | None = None
 
 
 def _new_id() -> str:
@@ -210,7 +194,9 @@ class RegistryService:
             )
             ids = await tx.permission_ids(tenant.id, [SYSTEM_APP])
             await tx.grant_role_permissions(role_id, sorted(ids.values()))
-            credentials = await self._new_client(tx, tenant, system, DEFAULT_GRANT_TYPES)
+            credentials = await create_app_client(
+                tx, self._hasher, tenant, system, DEFAULT_GRANT_TYPES, now
+            )
             client = await tx.get_client(credentials.client_id)
             assert client is not None
             await tx.assign_client_role(client.id, role_id)
@@ -693,37 +679,6 @@ class RegistryService:
                 "case-insensitively); choose another name.",
             )
 
-    async def _new_client(
-        self, tx: RegistryTx, tenant: Tenant, app: App, grant_types: tuple[str, ...]
-    ) -> IssuedCredentials:
-        """Create the app's confidential client; the plaintext secret leaves only in the result."""
-        now = self._now()
-        client = Client(
-            id=_new_id(),
-            tenant_id=tenant.id,
-            client_id=generate_client_id(),
-            display_name=app.display_name,
-            confidential=True,
-            enabled=True,
-            grant_types=grant_types,
-            app_ids=(app.id,),
-            version=1,
-        )
-        await tx.insert_client(client, now)
-        await tx.link_client_app(client.id, app.id)
-        secret = generate_secret(CLIENT_SECRET_PREFIX)
-        await tx.insert_client_secret(
-            client.id,
-            ClientSecretRecord(
-                id=_new_id(),
-                secret_hash=self._hasher.hash(secret),
-                created_at=now,
-                expires_at=None,
-                last_used_at=None,
-            ),
-        )
-        return IssuedCredentials(client.client_id, secret)
-
     async def create_app(
         self, principal: Principal, tenant_slug: str, draft: AppDraft
     ) -> tuple[App, IssuedCredentials]:
@@ -800,7 +755,7 @@ class RegistryService:
                 updated_at=now,
             )
             await tx.insert_app(app)
-            credentials = await self._new_client(tx, tenant, app, grant_types)
+            credentials = await create_app_client(tx, self._hasher, tenant, app, grant_types, now)
             await self._audit(
                 tx,
                 principal,
@@ -1001,73 +956,6 @@ class RegistryService:
                 )
         return created, credentials
 
-    # -- clients -----------------------------------------------------------------------------
-
-    async def regenerate_client_secret(
-        self, principal: Principal, tenant_slug: str, client_id: str, grace_seconds: int
-    ) -> IssuedCredentials:
-        """A new secret, shown once (TrueParser seed "Regenerating The Secret"): the old one
-        stops working immediately, or after ``grace_seconds`` (at most 7 days) if asked."""
-        principal.require("client:write", tenant_slug)
-        if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-            raise InvalidArgument(
-                "GRACE_PERIOD_INVALID",
-                f"grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days).",
-            )
-        async with self._tx() as tx:
-            tenant = await self._tenant(tx, tenant_slug)
-            client = await tx.get_client(client_id)
-            if client is None or client.tenant_id != tenant.id:
-                raise NotFound(
-                    "CLIENT_NOT_FOUND", f"Tenant {tenant.slug!r} has no client {client_id!r}."
-                )
-            if not client.confidential:
-                raise FailedPrecondition("PUBLIC_CLIENT", "Public clients have no secret.")
-            now = self._now()
-            old_end = now + timedelta(seconds=grace_seconds)
-            await tx.expire_client_secrets(client.id, old_end)
-            secret = generate_secret(CLIENT_SECRET_PREFIX)
-            await tx.insert_client_secret(
-                client.id,
-                ClientSecretRecord(
-                    id=_new_id(),
-                    secret_hash=self._hasher.hash(secret),
-                    created_at=now,
-                    expires_at=None,
-                    last_used_at=None,
-                ),
-            )
-            await self._audit(
-                tx,
-                principal,
-                "client.secret.regenerate",
-                "client",
-                client_id,
-                tenant,
-                {"grace_period_seconds": grace_seconds},
-            )
-        await self._changes.publish(Change(tenant.slug, "client", client_id))
-        return IssuedCredentials(client_id, secret, old_end if grace_seconds else None)
-
-    async def delete_client(self, principal: Principal, tenant_slug: str, client_id: str) -> None:
-        """Delete a client with its secrets: its tokens can no longer be renewed, and the apps
-        it served lose it as a delete blocker. Side effect: audit ``client.delete``."""
-        principal.require("client:write", tenant_slug)
-        async with self._tx() as tx:
-            tenant = await self._tenant(tx, tenant_slug)
-            client = await tx.get_client(client_id)
-            if client is None or client.tenant_id != tenant.id:
-                raise NotFound(
-                    "CLIENT_NOT_FOUND", f"Tenant {tenant.slug!r} has no client {client_id!r}."
-                )
-            if principal.client_id == client_id:
-                raise FailedPrecondition(
-                    "CLIENT_IS_CALLER", "A client cannot delete itself; use another admin client."
-                )
-            await tx.delete_client(client.id)
-            await self._audit(tx, principal, "client.delete", "client", client_id, tenant)
-        await self._changes.publish(Change(tenant.slug, "client", client_id))
-
     # -- audit -------------------------------------------------------------------------------
 
     async def list_audit(
@@ -1084,120 +972,6 @@ class RegistryService:
             tenant = await self._tenant(tx, tenant_slug)
             return await tx.list_audit(tenant.id, self._page(size, offset), action, target_id)
 
-    # -- token-service read model ------------------------------------------------------------
-
-    async def resolve_client(
-        self,
-        principal: Principal,
-        tenant_slug: str,
-        client_id: str,
-        client_secret: str,
-        app_ref: str,
-        grant_type: str,
-    ) -> GrantContext:
-        """Authenticate a client and resolve what its tokens carry (token service only).
-
-        Unknown tenant, unknown client, wrong secret and disabled client all fail with the
-        same invalid_client error (§7: no oracle). A disabled app or a retired plan blocks
-        issuance (TrueParser seed).
-        """
-        principal.require_service("token")
-        async with self._read() as tx:
-            tenant = await tx.get_tenant(tenant_slug)
-            client = await tx.get_client(client_id) if tenant else None
-            if (
-                tenant is None
-                or client is None
-                or client.tenant_id != tenant.id
-                or not client.enabled
-            ):
-                raise oauth.invalid_client()
-            secret_id = await self._authenticate(tx, client, client_secret)
-            if grant_type not in client.grant_types:
-                raise oauth.unauthorized_client(
-                    "GRANT_TYPE_NOT_ALLOWED", f"This client may not use the {grant_type} grant."
-                )
-            app = await self._client_app(tx, client, app_ref)
-            if not app.enabled:
-                raise oauth.unauthorized_client(
-                    "APP_DISABLED", f"App {app.slug!r} is disabled; it gets no tokens."
-                )
-            entitlements: dict[str, int] = {}
-            plan_code: str | None = None
-            if app.plan_id:
-                plan = await tx.get_plan(app.plan_id)
-                if plan is None or plan.status is PlanStatus.RETIRED:
-                    raise oauth.unauthorized_client(
-                        "PLAN_RETIRED",
-                        f"App {app.slug!r} is on a retired plan, so token issuance is blocked; assign an "
-                        "active plan or remove the plan.",
-                    )
-                entitlements, plan_code = dict(plan.limits), plan.code
-            roles, permissions = await tx.client_roles_and_permissions(
-                client.id, app.id, list(app.service_codes)
-            )
-        if secret_id is not None:
-            await self._touch_secret(secret_id)
-        lifetime = app.settings.merged_over(tenant.settings).values.get(
-            "token_lifetimes.access_token_seconds", self._config.access_token_seconds
-        )
-        return GrantContext(
-            tenant_slug=tenant.slug,
-            tenant_id=tenant.id,
-            client_id=client.client_id,
-            confidential=client.confidential,
-            app_id=app.id,
-            app_code=app.slug,
-            region=app.region_code or "",
-            db_code=app.db_code or "",
-            roles=tuple(roles),
-            permissions=tuple(permissions),
-            plan_code=plan_code,
-            entitlements=entitlements,
-            access_token_seconds=int(lifetime),
-        )
-
-    async def _authenticate(self, tx: RegistryTx, client: Client, secret: str) -> str | None:
-        if not client.confidential:
-            if secret:
-                raise oauth.invalid_client()
-            return None
-        if not secret:
-            raise oauth.invalid_client()
-        now = self._now()
-        for record in await tx.client_secrets(client.id):
-            if record.expires_at is not None and record.expires_at <= now:
-                continue
-            if self._hasher.verify(secret, record.secret_hash):
-                if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-                    return record.id
-                return None
-        raise oauth.invalid_client()
-
-    async def _touch_secret(self, secret_id: str) -> None:
-        # Recorded at one-minute resolution so the token path writes at most once a minute
-        # per secret.
-        async with self._tx() as tx:
-            await tx.mark_secret_used(secret_id, self._now())
-
-    @staticmethod
-    async def _client_app(tx: RegistryTx, client: Client, app_ref: str) -> App:
-        apps = [a for a in [await tx.get_app_by_id(i) for i in client.app_ids] if a is not None]
-        if app_ref:
-            match = next((a for a in apps if app_ref in (a.slug, a.id)), None)
-            if match is None:
-                raise oauth.invalid_request(
-                    "APP_NOT_SERVED", f"This client does not serve an app {app_ref!r}."
-                )
-            return match
-        if len(apps) == 1:
-            return apps[0]
-        if not apps:
-            raise oauth.unauthorized_client("CLIENT_HAS_NO_APP", "This client serves no app.")
-        raise oauth.invalid_request(
-            "APP_REQUIRED", "This client serves several apps; name one with the 'app' parameter."
-        )
-
     # -- bootstrap ---------------------------------------------------------------------------
 
     async def _seed_system_app(
@@ -1212,6 +986,10 @@ class RegistryService:
         now = self._now()
         for code, name in catalog.items():
             await tx.upsert_permission(tenant.id, slug, code, name, now)
+        if slug == SYSTEM_APP:
+            # Every tenant has the system app, so this is where the core catalog is seeded.
+            for code, name in CORE_PERMISSIONS.items():
+                await tx.upsert_permission(tenant.id, CORE_SERVICE, code, name, now)
         if existing is not None:
             return existing
         app = App(

@@ -25,6 +25,7 @@ from services.registry.domain.models import (
     AuditEvent,
     Client,
     ClientSecretRecord,
+    NamedRef,
     PageOf,
     PageRequest,
     Plan,
@@ -34,6 +35,7 @@ from services.registry.domain.models import (
     Settings,
     StorageConfig,
     Tenant,
+    UserRecord,
 )
 from services.registry.storage import tables as t
 
@@ -567,6 +569,7 @@ class SqlRegistryTx:
                 confidential=client.confidential,
                 enabled=client.enabled,
                 grant_types=list(client.grant_types),
+                description=client.description,
                 version=client.version,
                 created_at=at,
                 updated_at=at,
@@ -602,6 +605,7 @@ class SqlRegistryTx:
             grant_types=tuple(m["grant_types"]),
             app_ids=tuple(app_ids),
             version=m["version"],
+            description=m["description"],
         )
 
     async def client_secrets(self, client_pk: str) -> list[ClientSecretRecord]:
@@ -665,12 +669,187 @@ class SqlRegistryTx:
         )
 
     async def delete_client(self, client_pk: str) -> None:
-        await self._c.execute(
-            delete(t.client_secrets).where(t.client_secrets.c.client_pk == client_pk)
-        )
-        await self._c.execute(delete(t.client_apps).where(t.client_apps.c.client_pk == client_pk))
-        await self._c.execute(delete(t.client_roles).where(t.client_roles.c.client_pk == client_pk))
+        for link in (t.client_secrets, t.client_apps, t.client_roles, t.client_scopes):
+            await self._c.execute(delete(link).where(link.c.client_pk == client_pk))
         await self._c.execute(delete(t.clients).where(t.clients.c.id == client_pk))
+
+    async def list_clients(
+        self, tenant_id: str, page: PageRequest, app_id: str | None
+    ) -> PageOf[Client]:
+        statement = select(t.clients.c.client_id).where(t.clients.c.tenant_id == tenant_id)
+        if app_id is not None:
+            statement = statement.join(
+                t.client_apps, t.client_apps.c.client_pk == t.clients.c.id
+            ).where(t.client_apps.c.app_id == app_id)
+        rows, total = await self._page(statement, page, [t.clients.c.client_id])
+        clients = [c for c in [await self.get_client(r[0]) for r in rows] if c is not None]
+        return _offset_page(clients, total, page)
+
+    async def update_client(self, client: Client, expected_version: int, at: datetime) -> bool:
+        result = await self._execute(
+            update(t.clients)
+            .where(and_(t.clients.c.id == client.id, t.clients.c.version == expected_version))
+            .values(
+                display_name=client.display_name,
+                description=client.description,
+                enabled=client.enabled,
+                grant_types=list(client.grant_types),
+                version=client.version,
+                updated_at=at,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+    async def _replace_links(self, table: Any, client_pk: str, column: str, ids: list[str]) -> None:
+        await self._c.execute(delete(table).where(table.c.client_pk == client_pk))
+        if ids:
+            await self._c.execute(
+                insert(table), [{"client_pk": client_pk, column: i} for i in dict.fromkeys(ids)]
+            )
+
+    async def set_client_apps(self, client_pk: str, app_ids: list[str]) -> None:
+        await self._replace_links(t.client_apps, client_pk, "app_id", app_ids)
+
+    async def set_client_scopes(self, client_pk: str, scope_ids: list[str]) -> None:
+        await self._replace_links(t.client_scopes, client_pk, "scope_id", scope_ids)
+
+    async def set_client_roles(self, client_pk: str, role_ids: list[str]) -> None:
+        await self._replace_links(t.client_roles, client_pk, "role_id", role_ids)
+
+    async def client_scopes(self, client_pk: str) -> list[NamedRef]:
+        rows = (
+            await self._c.execute(
+                select(t.scopes.c.id, t.scopes.c.name, t.scopes.c.app_id)
+                .join(t.client_scopes, t.client_scopes.c.scope_id == t.scopes.c.id)
+                .where(t.client_scopes.c.client_pk == client_pk)
+                .order_by(t.scopes.c.name)
+            )
+        ).all()
+        return [NamedRef(r[0], r[1], r[2]) for r in rows]
+
+    async def client_roles(self, client_pk: str) -> list[NamedRef]:
+        rows = (
+            await self._c.execute(
+                select(t.roles.c.id, t.roles.c.code, t.roles.c.app_id)
+                .join(t.client_roles, t.client_roles.c.role_id == t.roles.c.id)
+                .where(t.client_roles.c.client_pk == client_pk)
+                .order_by(t.roles.c.code)
+            )
+        ).all()
+        return [NamedRef(r[0], r[1], r[2]) for r in rows]
+
+    async def scopes_named(self, tenant_id: str, names: list[str]) -> dict[str, NamedRef]:
+        rows = (
+            await self._c.execute(
+                select(t.scopes.c.id, t.scopes.c.name, t.scopes.c.app_id).where(
+                    and_(t.scopes.c.tenant_id == tenant_id, t.scopes.c.name.in_(names))
+                )
+            )
+        ).all()
+        return {r[1]: NamedRef(r[0], r[1], r[2]) for r in rows}
+
+    async def roles_coded(self, tenant_id: str, codes: list[str]) -> dict[str, NamedRef]:
+        rows = (
+            await self._c.execute(
+                select(t.roles.c.id, t.roles.c.code, t.roles.c.app_id).where(
+                    and_(t.roles.c.tenant_id == tenant_id, t.roles.c.code.in_(codes))
+                )
+            )
+        ).all()
+        return {r[1]: NamedRef(r[0], r[1], r[2]) for r in rows}
+
+    # -- resolution ------------------------------------------------------------------------
+
+    async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None:
+        row = (
+            await self._c.execute(
+                select(
+                    t.users.c.id,
+                    t.users.c.email,
+                    t.users.c.first_name,
+                    t.users.c.last_name,
+                    t.users.c.status,
+                    t.users.c.token_version,
+                ).where(and_(t.users.c.tenant_id == tenant_id, t.users.c.id == user_id))
+            )
+        ).first()
+        return UserRecord(*row) if row else None
+
+    async def membership_status(self, user_id: str, app_id: str) -> str | None:
+        status = (
+            await self._c.execute(
+                select(t.memberships.c.status).where(
+                    and_(t.memberships.c.user_id == user_id, t.memberships.c.app_id == app_id)
+                )
+            )
+        ).scalar_one_or_none()
+        return None if status is None else str(status)
+
+    async def user_roles_and_permissions(
+        self, tenant_id: str, user_id: str, app_id: str, service_codes: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """Roles given directly or through groups bound to the app (or to every app), limited
+        to tenant-wide roles and roles of this app; permissions of those roles within the
+        app's service codes, plus the core catalog. Three indexed queries, whatever the size
+        of the tenant."""
+        groups = (
+            select(t.group_members.c.group_id)
+            .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+            .outerjoin(
+                t.group_apps,
+                and_(t.group_apps.c.group_id == t.groups.c.id, t.group_apps.c.app_id == app_id),
+            )
+            .where(
+                and_(
+                    t.group_members.c.user_id == user_id,
+                    or_(t.groups.c.bound_to_all_apps.is_(True), t.group_apps.c.app_id.is_not(None)),
+                )
+            )
+        )
+        role_ids = (
+            select(t.user_roles.c.role_id.label("role_id"))
+            .where(t.user_roles.c.user_id == user_id)
+            .union(
+                select(t.group_roles.c.role_id.label("role_id")).where(
+                    t.group_roles.c.group_id.in_(groups)
+                )
+            )
+            .subquery()
+        )
+        role_rows = (
+            await self._c.execute(
+                select(t.roles.c.id, t.roles.c.code).where(
+                    and_(
+                        t.roles.c.id.in_(select(role_ids.c.role_id)),
+                        t.roles.c.tenant_id == tenant_id,
+                        or_(t.roles.c.app_id.is_(None), t.roles.c.app_id == app_id),
+                    )
+                )
+            )
+        ).all()
+        granted = (
+            select(t.permissions.c.code)
+            .join(t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id)
+            .where(
+                and_(
+                    t.role_permissions.c.role_id.in_([r[0] for r in role_rows]),
+                    t.permissions.c.service_code.in_(service_codes),
+                )
+            )
+        )
+        core = select(t.permissions.c.code).where(
+            and_(t.permissions.c.tenant_id == tenant_id, t.permissions.c.service_code == "core")
+        )
+        permissions = (await self._c.execute(granted.union(core))).scalars().all()
+        return sorted(r[1] for r in role_rows), sorted(permissions)
+
+    async def app_audiences(self, app_id: str) -> list[str]:
+        rows = await self._c.execute(
+            select(t.resource_servers.c.audience)
+            .where(t.resource_servers.c.app_id == app_id)
+            .order_by(t.resource_servers.c.audience)
+        )
+        return [str(r) for r in rows.scalars()]
 
     # -- catalog ---------------------------------------------------------------------------
 
