@@ -136,3 +136,22 @@ def audit_view(message: pb.AuditEvent) -> dict[str, Any]:
     out.pop("details_json", None)
     out["details"] = json.loads(message.details_json or "{}")
     return out
+
+
+def client_view(message: pb.Client) -> dict[str, Any]:
+    out = _plain(message)
+    out["version"] = message.version
+    out["secrets"] = [
+        {
+            "id": secret.id,
+            "created_at": secret.created_at.ToJsonString(),
+            "expires_at": secret.expires_at.ToJsonString()
+            if secret.HasField("expires_at")
+            else None,
+            "last_used_at": secret.last_used_at.ToJsonString()
+            if secret.HasField("last_used_at")
+            else None,
+        }
+        for secret in message.secrets
+    ]
+    return out

@@ -491,6 +491,96 @@ async def clone_app(
 
 
 @router.post(
+    "/tenants/{tenant}/clients",
+    status_code=201,
+    tags=["clients"],
+    summary="Create a client; a confidential client's secret is returned once",
+)
+async def create_client(
+    tenant: str, body: m.ClientCreate, c: Clients, token: Bearer, response: Response
+) -> dict[str, Any]:
+    request = pb.CreateClientRequest(
+        tenant=tenant,
+        display_name=body.display_name,
+        description=body.description,
+        confidential=body.confidential,
+        apps=body.apps,
+        grant_types=body.grant_types,
+        scopes=body.scopes,
+        roles=body.roles,
+    )
+    result = await call(c.registry.CreateClient, request, bearer=token)
+    response.headers["Cache-Control"] = "no-store"
+    created = _with_etag(response, views.client_view(result.client))
+    if result.HasField("credentials"):
+        created["client_secret"] = result.credentials.client_secret
+    return created
+
+
+@router.get("/tenants/{tenant}/clients", tags=["clients"], summary="List a tenant's clients")
+async def list_clients(
+    tenant: str,
+    c: Clients,
+    token: Bearer,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+    app: Annotated[str, Query(description="Only clients serving this app (slug or id)")] = "",
+) -> dict[str, Any]:
+    request = pb.ListClientsRequest(
+        tenant=tenant, page=pb.Page(page_size=page_size, page_token=page_token), app=app
+    )
+    result = await call(c.registry.ListClients, request, bearer=token)
+    return _page(
+        [views.client_view(x) for x in result.clients], result.next_page_token, result.total
+    )
+
+
+@router.get(
+    "/tenants/{tenant}/clients/{client_id}",
+    tags=["clients"],
+    summary="Get a client (secret metadata only, never a secret)",
+)
+async def get_client(
+    tenant: str, client_id: str, c: Clients, token: Bearer, response: Response
+) -> dict[str, Any]:
+    request = pb.GetClientRequest(tenant=tenant, client_id=client_id)
+    return _with_etag(
+        response, views.client_view(await call(c.registry.GetClient, request, bearer=token))
+    )
+
+
+@router.patch(
+    "/tenants/{tenant}/clients/{client_id}",
+    tags=["clients"],
+    summary="Change a client; lists given replace the current ones",
+)
+async def update_client(
+    tenant: str,
+    client_id: str,
+    body: m.ClientUpdate,
+    c: Clients,
+    token: Bearer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    request = pb.UpdateClientRequest(
+        tenant=tenant, client_id=client_id, expected_version=expected_version(if_match)
+    )
+    for name in ("display_name", "description", "enabled"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(request, name, value)
+    for name in ("apps", "grant_types", "scopes", "roles"):
+        value = getattr(body, name)
+        if value is not None:
+            getattr(request, name).SetInParent()
+            getattr(request, name).values.extend(value)
+    return _with_etag(
+        response, views.client_view(await call(c.registry.UpdateClient, request, bearer=token))
+    )
+
+
+@router.post(
     "/tenants/{tenant}/clients/{client_id}/secret",
     tags=["clients"],
     summary="Regenerate a client secret; shown once",

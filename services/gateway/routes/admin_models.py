@@ -162,3 +162,25 @@ class AppClone(_Body):
 
 class SecretRegeneration(_Body):
     grace_period_seconds: int = Field(0, ge=0, description="0 = the old secret stops working now.")
+
+
+class ClientCreate(_Body):
+    display_name: str = Field(examples=["Billing backend"])
+    description: str = ""
+    confidential: bool = Field(True, description="false = public client (no secret, PKCE).")
+    apps: list[str] = Field(
+        examples=[["billing"]], description="Slugs or ids of the apps it serves."
+    )
+    grant_types: list[str] = Field(default_factory=list, examples=[["client_credentials"]])
+    scopes: list[str] = Field(default_factory=list, examples=[["invite:write"]])
+    roles: list[str] = Field(default_factory=list, description="Role codes (machine permissions).")
+
+
+class ClientUpdate(_Body):
+    display_name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    apps: list[str] | None = None
+    grant_types: list[str] | None = None
+    scopes: list[str] | None = None
+    roles: list[str] | None = None
