@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import grpc
 from tessera.invites.v1 import invites_pb2_grpc
-from tessera.registry.v1 import registry_pb2_grpc
+from tessera.registry.v1 import catalog_pb2_grpc, directory_pb2_grpc, registry_pb2_grpc
 from tessera.token.v1 import token_pb2_grpc
 
 from services.common.grpc_errors import RemoteError, remote_error
@@ -20,6 +20,8 @@ Response = TypeVar("Response")
 @dataclass
 class GatewayClients:
     registry: registry_pb2_grpc.RegistryServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    directory: directory_pb2_grpc.DirectoryServiceStub
     token: token_pb2_grpc.TokenServiceStub
     invites: invites_pb2_grpc.InvitesServiceStub
     channels: tuple[grpc.aio.Channel, ...]
@@ -29,6 +31,8 @@ class GatewayClients:
         channels = (channel(registry), channel(token), channel(invites))
         return cls(
             registry=registry_pb2_grpc.RegistryServiceStub(channels[0]),
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels[0]),
+            directory=directory_pb2_grpc.DirectoryServiceStub(channels[0]),
             token=token_pb2_grpc.TokenServiceStub(channels[1]),
             invites=invites_pb2_grpc.InvitesServiceStub(channels[2]),
             channels=channels,

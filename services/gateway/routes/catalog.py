@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1")
 def catalog_stub(request: Request) -> catalog_pb2_grpc.CatalogServiceStub:
     """CatalogService is served by the registry, on the registry channel."""
     clients: GatewayClients = request.app.state.clients
-    return catalog_pb2_grpc.CatalogServiceStub(clients.channels[0])
+    return clients.catalog
 
 
 Catalog = Annotated[catalog_pb2_grpc.CatalogServiceStub, Depends(catalog_stub)]

@@ -15,7 +15,7 @@ from tessera.registry.v1 import directory_pb2 as pb
 from tessera.registry.v1 import directory_pb2_grpc
 from tessera.registry.v1 import registry_pb2 as registry_pb
 
-from services.gateway.clients import call
+from services.gateway.clients import GatewayClients, call
 from services.gateway.routes import directory_models as m
 from services.gateway.routes.admin import Bearer, IfMatch, PageSize, PageToken, expected_version
 
@@ -23,8 +23,9 @@ router = APIRouter(prefix="/api/v1")
 
 
 def directory(request: Request) -> directory_pb2_grpc.DirectoryServiceStub:
-    """A stub on the registry channel (the directory is served by the registry)."""
-    return directory_pb2_grpc.DirectoryServiceStub(request.app.state.clients.channels[0])
+    """The directory is served by the registry, on the registry channel."""
+    clients: GatewayClients = request.app.state.clients
+    return clients.directory
 
 
 Directory = Annotated[directory_pb2_grpc.DirectoryServiceStub, Depends(directory)]

@@ -47,6 +47,16 @@ _UNIQUE_REASONS = (
         "EMAIL_TAKEN",
         "Another user of this tenant has that email.",
     ),
+    (
+        "users_tenant_id_username",
+        "USERNAME_TAKEN",
+        "Another user of this tenant has that username.",
+    ),
+    (
+        "users.tenant_id, users.username",
+        "USERNAME_TAKEN",
+        "Another user of this tenant has that username.",
+    ),
     ("roles_tenant_id_code", "ROLE_CODE_TAKEN", "This tenant already has a role with that code."),
     (
         "roles.tenant_id, roles.code",

@@ -268,6 +268,8 @@ users = Table(
     Column("version", Integer, nullable=False),
     *_timestamps(),
     UniqueConstraint("tenant_id", "email_key"),
+    # NULL usernames do not collide (both PostgreSQL and SQLite treat NULLs as distinct).
+    UniqueConstraint("tenant_id", "username"),
 )
 
 user_roles = Table(

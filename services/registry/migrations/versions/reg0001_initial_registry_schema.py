@@ -2,7 +2,7 @@
 
 Revision ID: reg0001
 Revises:
-Create Date: 2026-11-23 05:24:24.027539
+Create Date: 2026-11-23 05:41:39.131082
 """
 
 from __future__ import annotations
@@ -219,6 +219,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("tenant_id", "email_key", name=op.f("uq_users_tenant_id_email_key")),
+        sa.UniqueConstraint("tenant_id", "username", name=op.f("uq_users_tenant_id_username")),
     )
     op.create_table(
         "client_apps",
