@@ -44,3 +44,10 @@ def invalid_scope(description: str) -> DomainError:
 
 def invalid_grant(reason: str, description: str) -> DomainError:
     return FailedPrecondition(reason, description, metadata={"oauth_error": "invalid_grant"})
+
+
+def invalid_target(description: str) -> DomainError:
+    """RFC 8707 §2: the requested resource is unknown or not allowed for this client."""
+    return InvalidArgument(
+        "INVALID_TARGET", description, metadata={"oauth_error": "invalid_target"}
+    )

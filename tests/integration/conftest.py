@@ -89,6 +89,11 @@ class Api:
             path, json=body, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
         )
 
+    async def put(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return await self.http.put(
+            path, json=body, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
+        )
+
     async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.http.delete(
             path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs

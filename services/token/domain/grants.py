@@ -192,8 +192,7 @@ def _audience(resource: tuple[str, ...], context: ClientContext) -> str | list[s
     allowed = {context.app_code, *context.audiences}
     unknown = [r for r in resource if r not in allowed]
     if unknown:
-        raise oauth.invalid_request(
-            "INVALID_TARGET",
+        raise oauth.invalid_target(
             f"The resource(s) {', '.join(unknown)} are not served by app {context.app_code!r}.",
         )
     return resource[0] if len(resource) == 1 else list(resource)
