@@ -90,6 +90,7 @@ def resource_server_pb(server: ResourceServer) -> pb.ResourceServer:
         name=server.name,
         permissions=list(server.permissions),
         created_at=cv.timestamp(server.created_at),
+        whole_catalog=server.whole_catalog,
     )
 
 

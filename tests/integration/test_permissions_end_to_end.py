@@ -176,3 +176,58 @@ async def test_app_bound_roles_can_only_go_to_clients_of_that_app(
         f"{base}/clients", {"display_name": "Y", "apps": [app["slug"]], "roles": [role]}
     )
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_forced_prune_never_widens_a_resource_server_to_the_whole_catalog(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    app = await admin.app(tenant, world["region"]["code"])
+    register = f"{base}/permissions/register"
+    ok(
+        await admin.post(
+            register,
+            {
+                "service": app["slug"],
+                "permissions": [{"code": "orders:read"}, {"code": "orders:write"}],
+            },
+        )
+    )
+    whole = ok(
+        await admin.post(
+            f"{base}/resource-servers",
+            {"app": app["slug"], "audience": unique("whole-api"), "name": "Whole"},
+        )
+    )
+    narrow = ok(
+        await admin.post(
+            f"{base}/resource-servers",
+            {
+                "app": app["slug"],
+                "audience": unique("narrow-api"),
+                "name": "Narrow",
+                "permissions": ["orders:write"],
+            },
+        )
+    )
+    assert (whole["whole_catalog"], narrow["whole_catalog"]) == (True, False)
+
+    blocked = ok(
+        await admin.post(
+            register, {"service": app["slug"], "permissions": [{"code": "orders:read"}]}
+        )
+    )
+    assert [b["code"] for b in blocked["blocked"]] == ["orders:write"]
+    forced = ok(
+        await admin.post(
+            register,
+            {"service": app["slug"], "permissions": [{"code": "orders:read"}], "force": True},
+        )
+    )
+    assert [p["code"] for p in forced["pruned_with_grants"]] == ["orders:write"]
+
+    after = ok(await admin.get(f"{base}/resource-servers/{narrow['id']}"))
+    assert after["permissions"] == []
+    assert after["whole_catalog"] is False
+    assert ok(await admin.get(f"{base}/resource-servers/{whole['id']}"))["whole_catalog"] is True

@@ -106,7 +106,7 @@ def resource_server_view(message: pb.ResourceServer) -> dict[str, Any]:
         "audience": message.audience,
         "name": message.name,
         "permissions": list(message.permissions),
-        "whole_catalog": not message.permissions,
+        "whole_catalog": message.whole_catalog,
         "created_at": _time(message, "created_at"),
     }
 

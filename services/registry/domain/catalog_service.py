@@ -189,7 +189,10 @@ class ResourceServer:
     audience: str
     name: str
     created_at: datetime
-    permissions: tuple[str, ...] = field(default=())  # codes; empty = the whole catalog
+    permissions: tuple[str, ...] = field(default=())  # codes of the subset
+    # Set when created or updated with an empty subset. A subset that a forced prune
+    # empties stays a subset (gating nothing), so a prune never widens a server's reach.
+    whole_catalog: bool = True
 
 
 @dataclass(frozen=True)

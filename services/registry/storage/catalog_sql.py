@@ -400,6 +400,7 @@ class SqlCatalogTx:
                 name=m["name"],
                 created_at=_at(m["created_at"]),
                 permissions=subsets.get(m["id"], ()),
+                whole_catalog=m["whole_catalog"],
             )
             for m in (r._mapping for r in rows)
         ]
@@ -423,10 +424,16 @@ class SqlCatalogTx:
         return (await self._servers([row]))[0]
 
     async def _set_subset(self, server_id: str, permission_ids: Sequence[str]) -> None:
+        """An admin's explicit choice: an empty subset means the whole catalog."""
         await self._c.execute(
             delete(t.resource_server_permissions).where(
                 t.resource_server_permissions.c.resource_server_id == server_id
             )
+        )
+        await self._c.execute(
+            update(t.resource_servers)
+            .where(t.resource_servers.c.id == server_id)
+            .values(whole_catalog=not permission_ids)
         )
         if permission_ids:
             await self._c.execute(
@@ -445,6 +452,7 @@ class SqlCatalogTx:
                 audience=server.audience,
                 name=server.name,
                 created_at=server.created_at,
+                whole_catalog=not permission_ids,
             ),
             "resource_servers",
             "AUDIENCE_TAKEN",

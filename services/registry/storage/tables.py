@@ -235,6 +235,9 @@ resource_servers = Table(
     Column("app_id", String(36), ForeignKey("apps.id"), nullable=False),
     Column("audience", String(200), nullable=False),
     Column("name", String(100), nullable=False),
+    # True = gates on the app's whole catalog; False = only on resource_server_permissions
+    # (possibly none, after a forced prune: a prune must never widen what it gates on).
+    Column("whole_catalog", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant_id", "audience"),
     Index("ix_resource_servers_app_id", "app_id"),

@@ -2,7 +2,7 @@
 
 Revision ID: reg0001
 Revises:
-Create Date: 2026-11-23 05:41:39.131082
+Create Date: 2026-11-23 05:44:30.750791
 """
 
 from __future__ import annotations
@@ -304,6 +304,7 @@ def upgrade() -> None:
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("audience", sa.String(length=200), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("whole_catalog", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["app_id"], ["apps.id"], name=op.f("fk_resource_servers_app_id_apps")
