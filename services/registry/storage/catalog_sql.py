@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,26 +28,10 @@ from services.registry.domain.catalog_service import (
 )
 from services.registry.domain.models import App, AuditEvent, PageOf, PageRequest, Tenant
 from services.registry.storage import tables as t
+from services.registry.storage.common import fetch_page, offset_page, utc, utc_or_none
 from services.registry.storage.sql import SqlRegistryTx
 
 T = TypeVar("T")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _at(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _offset_page(items: list[T], total: int, page: PageRequest) -> PageOf[T]:
-    next_offset = page.offset + len(items)
-    return PageOf(
-        items=items, total=total, next_offset=next_offset if next_offset < total else None
-    )
 
 
 class SqlCatalogTx:
@@ -69,15 +53,7 @@ class SqlCatalogTx:
     async def _page(
         self, statement: Select[Any], page: PageRequest, order: Sequence[Any]
     ) -> tuple[list[Row[Any]], int]:
-        total = (
-            await self._c.execute(
-                select(func.count()).select_from(statement.order_by(None).subquery())
-            )
-        ).scalar_one()
-        rows = (
-            await self._c.execute(statement.order_by(*order).limit(page.size).offset(page.offset))
-        ).all()
-        return list(rows), int(total)
+        return await fetch_page(self._c, statement, page, order)
 
     # -- shared registry reads and the audit log ---------------------------------------------
 
@@ -160,9 +136,9 @@ class SqlCatalogTx:
             code=m["code"],
             name=m["name"],
             description=m["description"] or "",
-            created_at=_at(m["created_at"]),
-            updated_at=_utc(m["updated_at"]),
-            deprecated_at=_utc(m["deprecated_at"]),
+            created_at=utc(m["created_at"]),
+            updated_at=utc_or_none(m["updated_at"]),
+            deprecated_at=utc_or_none(m["deprecated_at"]),
         )
 
     async def catalog_entries(
@@ -279,7 +255,7 @@ class SqlCatalogTx:
             page,
             [t.permissions.c.service_code, t.permissions.c.code, t.permissions.c.id],
         )
-        return _offset_page([self._entry(r) for r in rows], total, page)
+        return offset_page([self._entry(r) for r in rows], total, page)
 
     # -- scopes ------------------------------------------------------------------------------
 
@@ -305,7 +281,7 @@ class SqlCatalogTx:
             description=m["description"],
             app_id=m["app_id"],
             app_slug=m["app_slug"],
-            created_at=_at(m["created_at"]),
+            created_at=utc(m["created_at"]),
         )
 
     async def get_scope(self, tenant_id: str, name: str) -> Scope | None:
@@ -340,7 +316,7 @@ class SqlCatalogTx:
         if app_id is not None:
             statement = statement.where(t.scopes.c.app_id == app_id)
         rows, total = await self._page(statement, page, [t.scopes.c.name])
-        return _offset_page([self._scope(r) for r in rows], total, page)
+        return offset_page([self._scope(r) for r in rows], total, page)
 
     async def scope_holders(self, scope_id: str) -> list[str]:
         rows = await self._c.execute(
@@ -398,7 +374,7 @@ class SqlCatalogTx:
                 app_slug=m["app_slug"],
                 audience=m["audience"],
                 name=m["name"],
-                created_at=_at(m["created_at"]),
+                created_at=utc(m["created_at"]),
                 permissions=subsets.get(m["id"], ()),
                 whole_catalog=m["whole_catalog"],
             )
@@ -482,7 +458,7 @@ class SqlCatalogTx:
         if app_id is not None:
             statement = statement.where(t.resource_servers.c.app_id == app_id)
         rows, total = await self._page(statement, page, [t.resource_servers.c.audience])
-        return _offset_page(await self._servers(rows), total, page)
+        return offset_page(await self._servers(rows), total, page)
 
 
 class SqlCatalogStorage:

@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import Database, constraint_name, is_unique_violation
-from services.common.errors import AlreadyExists
+from services.common.db import Database
 from services.registry.domain.directory_models import (
     MEMBERSHIP_EXISTS,
     AppRef,
@@ -37,6 +34,13 @@ from services.registry.domain.directory_models import (
 from services.registry.domain.directory_rules import email_key
 from services.registry.domain.models import App, AuditEvent, PageOf, PageRequest, Tenant
 from services.registry.storage import tables as t
+from services.registry.storage.common import (
+    execute_unique,
+    fetch_page,
+    offset_page,
+    utc,
+    utc_or_none,
+)
 from services.registry.storage.sql import SqlRegistryTx
 
 _UNIQUE_REASONS = (
@@ -78,25 +82,10 @@ _UNIQUE_REASONS = (
 )
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 def _like(query: str) -> str:
     """A LIKE pattern matching ``query`` as a literal substring (``%``/``_`` escaped)."""
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def _offset_page(items: list[Any], total: int, page: PageRequest) -> PageOf[Any]:
-    next_offset = page.offset + len(items)
-    return PageOf(
-        items=items, total=total, next_offset=next_offset if next_offset < total else None
-    )
 
 
 _USER_COLUMNS = (
@@ -127,29 +116,12 @@ class SqlDirectoryTx:
         self._core = SqlRegistryTx(connection, for_update_supported)
 
     async def _execute(self, statement: Any) -> Any:
-        try:
-            return await self._c.execute(statement)
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                name = constraint_name(exc)
-                for fragment, reason, message in _UNIQUE_REASONS:
-                    if fragment in name:
-                        raise AlreadyExists(reason, message) from exc
-                raise AlreadyExists("ALREADY_EXISTS", "That value is already taken.") from exc
-            raise
+        return await execute_unique(self._c, statement, _UNIQUE_REASONS)
 
     async def _page(
         self, statement: Select[Any], page: PageRequest, order: Sequence[Any]
     ) -> tuple[list[Row[Any]], int]:
-        total = (
-            await self._c.execute(
-                select(func.count()).select_from(statement.order_by(None).subquery())
-            )
-        ).scalar_one()
-        rows = (
-            await self._c.execute(statement.order_by(*order).limit(page.size).offset(page.offset))
-        ).all()
-        return list(rows), int(total)
+        return await fetch_page(self._c, statement, page, order)
 
     def _locked(self, statement: Select[Any], table: Any, for_update: bool) -> Select[Any]:
         # Lock only the entity's row, never the joined tenant row (that would serialise every
@@ -241,8 +213,8 @@ class SqlDirectoryTx:
                     status=UserStatus(m["status"]),
                     token_version=m["token_version"],
                     version=m["version"],
-                    created_at=_utc(m["created_at"]),
-                    updated_at=_utc(m["updated_at"]),
+                    created_at=utc(m["created_at"]),
+                    updated_at=utc(m["updated_at"]),
                     roles=tuple(roles[m["id"]]),
                     groups=tuple(groups[m["id"]]),
                 )
@@ -278,7 +250,7 @@ class SqlDirectoryTx:
                 )
             )
         rows, total = await self._page(statement, page, [t.users.c.email_key, t.users.c.id])
-        return _offset_page(await self._users(rows), total, page)
+        return offset_page(await self._users(rows), total, page)
 
     async def username_taken(
         self, tenant_id: str, username: str, exclude_user_id: str | None
@@ -402,7 +374,7 @@ class SqlDirectoryTx:
                 app_id=m["app_id"],
                 app_slug=m["app_slug"],
                 permissions=tuple(granted[m["id"]]),
-                created_at=_utc(m["created_at"]),
+                created_at=utc(m["created_at"]),
             )
             for m in (r._mapping for r in rows)
         ]
@@ -426,7 +398,7 @@ class SqlDirectoryTx:
         if app_id is not None:
             statement = statement.where(t.roles.c.app_id == app_id)
         rows, total = await self._page(statement, page, [t.roles.c.code, t.roles.c.id])
-        return _offset_page(await self._roles(rows), total, page)
+        return offset_page(await self._roles(rows), total, page)
 
     async def find_roles(self, tenant_id: str, refs: Sequence[str]) -> dict[str, RoleRef]:
         rows = (
@@ -580,7 +552,7 @@ class SqlDirectoryTx:
                 all_apps=bool(m["bound_to_all_apps"]),
                 apps=tuple(apps[m["id"]]),
                 roles=tuple(roles[m["id"]]),
-                created_at=_utc(m["created_at"]),
+                created_at=utc(m["created_at"]),
             )
             for m in (r._mapping for r in rows)
         ]
@@ -608,7 +580,7 @@ class SqlDirectoryTx:
                 )
             )
         rows, total = await self._page(statement, page, [t.groups.c.code, t.groups.c.id])
-        return _offset_page(await self._groups(rows), total, page)
+        return offset_page(await self._groups(rows), total, page)
 
     async def _write_group_links(self, group: Group) -> None:
         await self._c.execute(delete(t.group_apps).where(t.group_apps.c.group_id == group.id))
@@ -695,9 +667,9 @@ class SqlDirectoryTx:
             app_id=m["app_id"],
             app_slug=m["app_slug"],
             status=MembershipStatus(m["status"]),
-            granted_at=_utc(m["granted_at"]),
+            granted_at=utc(m["granted_at"]),
             granted_by=m["granted_by"],
-            revoked_at=_utc_or_none(m["revoked_at"]),
+            revoked_at=utc_or_none(m["revoked_at"]),
         )
 
     async def get_membership(
@@ -757,7 +729,7 @@ class SqlDirectoryTx:
         rows, total = await self._page(
             statement, page, [t.apps.c.slug, t.users.c.email_key, t.memberships.c.user_id]
         )
-        return _offset_page([self._membership(r) for r in rows], total, page)
+        return offset_page([self._membership(r) for r in rows], total, page)
 
 
 class SqlDirectoryStorage:

@@ -10,16 +10,14 @@ import base64
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import Database, constraint_name, is_unique_violation
-from services.common.errors import AlreadyExists
+from services.common.db import Database
 from services.registry.domain.models import (
     App,
     AuditEvent,
@@ -38,6 +36,13 @@ from services.registry.domain.models import (
     UserRecord,
 )
 from services.registry.storage import tables as t
+from services.registry.storage.common import (
+    execute_unique,
+    fetch_page,
+    offset_page,
+    utc,
+    utc_or_none,
+)
 
 T = TypeVar("T")
 
@@ -58,25 +63,6 @@ _UNIQUE_REASONS = (
 )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _now_utc(value: datetime | None) -> datetime:
-    result = _utc(value)
-    assert result is not None
-    return result
-
-
-def _offset_page(items: list[T], total: int, page: PageRequest) -> PageOf[T]:
-    next_offset = page.offset + len(items)
-    return PageOf(
-        items=items, total=total, next_offset=next_offset if next_offset < total else None
-    )
-
-
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -93,29 +79,12 @@ class SqlRegistryTx:
         self._for_update = for_update_supported
 
     async def _execute(self, statement: Any) -> Any:
-        try:
-            return await self._c.execute(statement)
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                name = constraint_name(exc)
-                for fragment, reason, message in _UNIQUE_REASONS:
-                    if fragment in name:
-                        raise AlreadyExists(reason, message) from exc
-                raise AlreadyExists("ALREADY_EXISTS", "That value is already taken.") from exc
-            raise
+        return await execute_unique(self._c, statement, _UNIQUE_REASONS)
 
     async def _page(
         self, statement: Select[Any], page: PageRequest, order: Sequence[Any]
     ) -> tuple[list[Row[Any]], int]:
-        total = (
-            await self._c.execute(
-                select(func.count()).select_from(statement.order_by(None).subquery())
-            )
-        ).scalar_one()
-        rows = (
-            await self._c.execute(statement.order_by(*order).limit(page.size).offset(page.offset))
-        ).all()
-        return list(rows), int(total)
+        return await fetch_page(self._c, statement, page, order)
 
     # -- tenants ---------------------------------------------------------------------------
 
@@ -130,8 +99,8 @@ class SqlRegistryTx:
             control_plane=m["control_plane"],
             settings=Settings(dict(m["settings"])),
             version=m["version"],
-            created_at=_now_utc(m["created_at"]),
-            updated_at=_now_utc(m["updated_at"]),
+            created_at=utc(m["created_at"]),
+            updated_at=utc(m["updated_at"]),
         )
 
     async def get_tenant(self, slug: str, *, for_update: bool = False) -> Tenant | None:
@@ -156,7 +125,7 @@ class SqlRegistryTx:
                 )
             )
         rows, total = await self._page(statement, page, _order(t.tenants, order_by, "slug"))
-        return _offset_page([self._tenant(r) for r in rows], total, page)
+        return offset_page([self._tenant(r) for r in rows], total, page)
 
     async def insert_tenant(self, tenant: Tenant) -> None:
         await self._execute(
@@ -224,7 +193,7 @@ class SqlRegistryTx:
         if active is not None:
             statement = statement.where(t.regions.c.active == active)
         rows, total = await self._page(statement, page, [t.regions.c.code])
-        return _offset_page([await self._region_from_row(r) for r in rows], total, page)
+        return offset_page([await self._region_from_row(r) for r in rows], total, page)
 
     async def insert_region(self, region: Region, at: datetime) -> None:
         await self._execute(
@@ -327,7 +296,7 @@ class SqlRegistryTx:
         if status:
             statement = statement.where(t.plans.c.status == status)
         rows, total = await self._page(statement, page, [t.plans.c.code])
-        return _offset_page([self._plan(r) for r in rows], total, page)
+        return offset_page([self._plan(r) for r in rows], total, page)
 
     async def insert_plan(self, plan: Plan, at: datetime) -> None:
         await self._execute(
@@ -406,8 +375,8 @@ class SqlRegistryTx:
             settings=Settings(dict(m["settings"])),
             client_ids=tuple(r[0] for r in client_rows),
             version=m["version"],
-            created_at=_now_utc(m["created_at"]),
-            updated_at=_now_utc(m["updated_at"]),
+            created_at=utc(m["created_at"]),
+            updated_at=utc(m["updated_at"]),
         )
 
     async def get_app(self, tenant_id: str, id_or_slug: str) -> App | None:
@@ -439,7 +408,7 @@ class SqlRegistryTx:
                 or_(t.apps.c.slug.like(pattern), t.apps.c.display_name_key.like(pattern))
             )
         rows, total = await self._page(statement, page, _order(t.apps, order_by, "slug"))
-        return _offset_page([await self._app(r) for r in rows], total, page)
+        return offset_page([await self._app(r) for r in rows], total, page)
 
     async def count_apps(self, tenant_id: str) -> int:
         result = await self._c.execute(
@@ -620,9 +589,9 @@ class SqlRegistryTx:
             ClientSecretRecord(
                 id=r._mapping["id"],
                 secret_hash=r._mapping["secret_hash"],
-                created_at=_now_utc(r._mapping["created_at"]),
-                expires_at=_utc(r._mapping["expires_at"]),
-                last_used_at=_utc(r._mapping["last_used_at"]),
+                created_at=utc(r._mapping["created_at"]),
+                expires_at=utc_or_none(r._mapping["expires_at"]),
+                last_used_at=utc_or_none(r._mapping["last_used_at"]),
             )
             for r in rows
         ]
@@ -683,7 +652,7 @@ class SqlRegistryTx:
             ).where(t.client_apps.c.app_id == app_id)
         rows, total = await self._page(statement, page, [t.clients.c.client_id])
         clients = [c for c in [await self.get_client(r[0]) for r in rows] if c is not None]
-        return _offset_page(clients, total, page)
+        return offset_page(clients, total, page)
 
     async def update_client(self, client: Client, expected_version: int, at: datetime) -> bool:
         result = await self._execute(
@@ -1050,12 +1019,12 @@ class SqlRegistryTx:
                 action=m["action"],
                 target_type=m["target_type"],
                 target_id=m["target_id"],
-                occurred_at=_now_utc(m["occurred_at"]),
+                occurred_at=utc(m["occurred_at"]),
                 details=dict(m["details"]),
             )
             for m in (r._mapping for r in rows)
         ]
-        return _offset_page(events, total, page)
+        return offset_page(events, total, page)
 
 
 def _order(table: Any, order_by: str, default: str) -> list[Any]:
