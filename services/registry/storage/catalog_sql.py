@@ -8,8 +8,7 @@ Tenants, apps and the audit log are read and written through the registry's own
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -28,7 +27,7 @@ from services.registry.domain.catalog_service import (
 )
 from services.registry.domain.models import App, AuditEvent, PageOf, PageRequest, Tenant
 from services.registry.storage import tables as t
-from services.registry.storage.common import fetch_page, offset_page, utc, utc_or_none
+from services.registry.storage.common import SqlStorage, fetch_page, offset_page, utc, utc_or_none
 from services.registry.storage.sql import SqlRegistryTx
 
 T = TypeVar("T")
@@ -461,18 +460,8 @@ class SqlCatalogTx:
         return offset_page(await self._servers(rows), total, page)
 
 
-class SqlCatalogStorage:
-    """Unit-of-work factory for the catalog feature over the registry's Database."""
+class SqlCatalogStorage(SqlStorage[SqlCatalogTx]):
+    """The catalog feature's unit of work."""
 
     def __init__(self, database: Database) -> None:
-        self._db = database
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlCatalogTx]:
-        async with self._db.transaction() as connection:
-            yield SqlCatalogTx(connection, self._db.dialect == "postgresql")
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlCatalogTx]:
-        async with self._db.read() as connection:
-            yield SqlCatalogTx(connection, self._db.dialect == "postgresql")
+        super().__init__(database, SqlCatalogTx)

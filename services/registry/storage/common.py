@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import constraint_name, is_unique_violation
+from services.common.db import Database, constraint_name, is_unique_violation
 from services.common.errors import AlreadyExists
 from services.registry.domain.models import PageOf, PageRequest
 
@@ -67,3 +68,26 @@ async def execute_unique(
 
 def utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
+
+
+TxT = TypeVar("TxT")
+
+
+class SqlStorage(Generic[TxT]):
+    """Unit-of-work factory: ``transaction()`` commits when its block ends normally and rolls
+    back otherwise; ``read()`` only reads. ``bind`` wraps a connection in the feature's ports
+    (its second argument says whether the database is PostgreSQL)."""
+
+    def __init__(self, database: Database, bind: Callable[[AsyncConnection, bool], TxT]) -> None:
+        self._db = database
+        self._bind = bind
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[TxT]:
+        async with self._db.transaction() as connection:
+            yield self._bind(connection, self._db.dialect == "postgresql")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[TxT]:
+        async with self._db.read() as connection:
+            yield self._bind(connection, self._db.dialect == "postgresql")

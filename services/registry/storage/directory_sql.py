@@ -9,8 +9,7 @@ back: user queries select ``password_hash IS NOT NULL`` instead, so no read path
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
@@ -35,6 +34,7 @@ from services.registry.domain.directory_rules import email_key
 from services.registry.domain.models import App, AuditEvent, PageOf, PageRequest, Tenant
 from services.registry.storage import tables as t
 from services.registry.storage.common import (
+    SqlStorage,
     execute_unique,
     fetch_page,
     offset_page,
@@ -732,18 +732,8 @@ class SqlDirectoryTx:
         return offset_page([self._membership(r) for r in rows], total, page)
 
 
-class SqlDirectoryStorage:
-    """Unit-of-work factory for the directory over the registry's database."""
+class SqlDirectoryStorage(SqlStorage[SqlDirectoryTx]):
+    """The directory feature's unit of work."""
 
     def __init__(self, database: Database) -> None:
-        self._db = database
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlDirectoryTx]:
-        async with self._db.transaction() as connection:
-            yield SqlDirectoryTx(connection, self._db.dialect == "postgresql")
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlDirectoryTx]:
-        async with self._db.read() as connection:
-            yield SqlDirectoryTx(connection, False)
+        super().__init__(database, SqlDirectoryTx)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -37,6 +36,7 @@ from services.registry.domain.models import (
 )
 from services.registry.storage import tables as t
 from services.registry.storage.common import (
+    SqlStorage,
     execute_unique,
     fetch_page,
     offset_page,
@@ -1035,18 +1035,8 @@ def _order(table: Any, order_by: str, default: str) -> list[Any]:
     return [column.desc() if descending else column.asc(), table.c.id]
 
 
-class SqlRegistryStorage:
-    """Unit-of-work factory over a context Database."""
+class SqlRegistryStorage(SqlStorage[SqlRegistryTx]):
+    """The registry core's unit of work."""
 
     def __init__(self, database: Database) -> None:
-        self._db = database
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlRegistryTx]:
-        async with self._db.transaction() as connection:
-            yield SqlRegistryTx(connection, self._db.dialect == "postgresql")
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlRegistryTx]:
-        async with self._db.read() as connection:
-            yield SqlRegistryTx(connection, False)
+        super().__init__(database, SqlRegistryTx)
