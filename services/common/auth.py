@@ -17,6 +17,8 @@ from services.common.errors import PermissionDenied, Unauthenticated
 from tessera_sdk.verifier import TokenRejected, TokenVerifier
 
 CONTROL_PLANE_TENANT = "control-plane"
+# The system app whose catalog gates the admin API (Modgud seed "The system apps").
+SYSTEM_APP = "tessera"
 
 PrincipalKind = Literal["client", "user", "service"]
 
@@ -76,13 +78,18 @@ def principal_from_claims(tenant: str, claims: dict[str, Any]) -> Principal:
         kind = "user"
     else:
         kind = "client"
+    app_code = str(claims.get("app_code", ""))
+    # Permission strings are only unique within an app's catalog (Modgud seed: the same
+    # `user:write` in two apps is two permissions). Admin permissions therefore count only in
+    # tokens minted for the system app; any other app's token administers nothing.
+    admin = app_code == SYSTEM_APP
     return Principal(
         tenant=tenant,
         subject=subject,
         kind=kind,
-        permissions=frozenset(claims.get("permissions") or ()),
+        permissions=frozenset(claims.get("permissions") or ()) if admin else frozenset(),
         client_id=str(claims.get("client_id", "")),
-        app_code=str(claims.get("app_code", "")),
+        app_code=app_code,
     )
 
 

@@ -6,7 +6,9 @@ control-plane tenant also gets ``control-plane``, owning the platform-wide permi
 
 from __future__ import annotations
 
-SYSTEM_APP = "tessera"
+from services.common import auth
+
+SYSTEM_APP = auth.SYSTEM_APP
 CONTROL_PLANE_APP = "control-plane"
 
 TESSERA_PERMISSIONS: dict[str, str] = {

@@ -576,6 +576,10 @@ def validate_scope_name(errors: ValidationErrors, value: str, *, field: str = "n
     return value
 
 
+# Audiences the platform's own tokens carry (system app, service tokens).
+RESERVED_AUDIENCES = frozenset({"tessera", "control-plane", "core", "tessera-internal"})
+
+
 def _audience_problem(value: str) -> str | None:
     if not value:
         return (
@@ -586,6 +590,8 @@ def _audience_problem(value: str) -> str | None:
         return f"is {len(value)} characters long; keep it to at most {AUDIENCE_MAX_LENGTH}."
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
         return "contains whitespace or control characters; remove them."
+    if value in RESERVED_AUDIENCES:
+        return "is reserved for the platform's own tokens; choose another."
     if ":" not in value:
         if _AUDIENCE_SLUG.fullmatch(value):
             return None
@@ -940,6 +946,15 @@ class CatalogService:
                     "AUDIENCE_TAKEN",
                     f"Tenant {tenant.slug!r} already has a resource server with audience "
                     f"{audience!r}; audiences are unique per tenant.",
+                )
+            named_app = await tx.get_app(tenant.id, audience)
+            if named_app is not None and named_app.id != app.id:
+                # Tokens of app X default to aud=X; another app's clients must not be able
+                # to mint tokens that X's resource servers would accept.
+                raise AlreadyExists(
+                    "AUDIENCE_IS_ANOTHER_APP",
+                    f"{audience!r} is the slug of app {named_app.slug!r}, whose tokens carry it "
+                    "as their audience; choose an audience of this app's own.",
                 )
             server = ResourceServer(
                 id=_new_id(),

@@ -36,6 +36,7 @@ from services.registry.domain.catalog import (
     DEFAULT_GRANT_TYPES,
     GRANT_TYPES,
     PLATFORM_ADMIN_ROLE,
+    RESERVED_SERVICES,
     SYSTEM_APP,
     TENANT_ADMIN_ROLE,
     TESSERA_PERMISSIONS,
@@ -221,6 +222,8 @@ class RegistryService:
     async def get_tenant(self, principal: Principal, slug: str) -> Tenant:
         if principal.tenant != slug:
             require_operator(principal, "tenant:read")
+        else:
+            principal.require("app:read", slug)
         async with self._read() as tx:
             return await self._tenant(tx, slug)
 
@@ -557,6 +560,13 @@ class RegistryService:
             out["service_codes"] = rules.validate_service_codes(
                 errors, list(service_codes), slug=slug
             )
+            for index, code in enumerate(service_codes):
+                if code in RESERVED_SERVICES:
+                    errors.add(
+                        f"service_codes[{index}]",
+                        "SERVICE_RESERVED",
+                        f"{code!r} is a platform catalog; only the system apps consume it.",
+                    )
         if grant_types is not None:
             chosen = list(dict.fromkeys(grant_types or DEFAULT_GRANT_TYPES))
             for index, grant in enumerate(chosen):

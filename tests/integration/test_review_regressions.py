@@ -1,0 +1,129 @@
+"""Regressions for attacks a review reproduced against the admin API and token path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.integration.conftest import Api, client_credentials, tenant_admin, unique
+
+pytestmark = pytest.mark.integration
+
+
+def ok(response: Any) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+async def _token_of_app_declaring_admin_permission_names(
+    admin: Api, world: dict[str, Any]
+) -> tuple[str, str]:
+    """An ordinary app whose own catalog happens to use the system app's permission names."""
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    shop = await admin.app(tenant, world["region"]["code"])
+    ok(
+        await admin.post(
+            f"{base}/permissions/register",
+            {
+                "service": shop["slug"],
+                "permissions": [
+                    {"code": "user:write"},
+                    {"code": "client:write"},
+                    {"code": "role:write"},
+                ],
+            },
+        )
+    )
+    role = unique("shop-staff")
+    ok(await admin.post(f"{base}/roles", {"code": role, "name": "Staff", "app": shop["slug"]}))
+    ok(
+        await admin.put(
+            f"{base}/roles/{role}/permissions",
+            {
+                "permissions": [
+                    {"service": shop["slug"], "code": c}
+                    for c in ("user:write", "client:write", "role:write")
+                ]
+            },
+        )
+    )
+    ok(await admin.patch(f"{base}/clients/{shop['client_id']}", {"roles": [role]}))
+    token = ok(
+        await client_credentials(admin.http, tenant, shop["client_id"], shop["client_secret"])
+    )
+    claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+    assert "client:write" in claims["permissions"]
+    return tenant, token["access_token"]
+
+
+async def test_an_apps_own_permission_named_like_an_admin_permission_administers_nothing(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant, token = await _token_of_app_declaring_admin_permission_names(admin, world)
+    shop_api = Api(admin.http, token)
+    takeover = await shop_api.post(
+        f"/api/v1/tenants/{tenant}/clients",
+        {"display_name": "Backdoor", "apps": ["tessera"], "roles": ["tenant-admin"]},
+    )
+    assert takeover.status_code == 403
+    assert takeover.json()["reason"] == "PERMISSION_MISSING"
+    user = await shop_api.post(
+        f"/api/v1/tenants/{tenant}/users", {"email": f"{unique('x')}@example.com"}
+    )
+    assert user.status_code == 403
+
+
+async def test_apps_cannot_consume_the_platform_catalogs(admin: Api, world: dict[str, Any]) -> None:
+    response = await admin.post(
+        f"/api/v1/tenants/{world['tenant']['slug']}/apps",
+        {
+            "slug": unique("app"),
+            "display_name": unique("A"),
+            "region": world["region"]["code"],
+            "service_codes": ["tessera", "core"],
+        },
+    )
+    assert response.status_code == 400
+    assert {(e["field"], e["reason"]) for e in response.json()["errors"]} >= {
+        ("service_codes[0]", "SERVICE_RESERVED"),
+        ("service_codes[1]", "SERVICE_RESERVED"),
+    }
+
+
+async def test_a_resource_server_cannot_take_a_platform_audience_or_another_apps_slug(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    shop = await admin.app(tenant, world["region"]["code"])
+    billing = await admin.app(tenant, world["region"]["code"])
+    reserved = await admin.post(
+        f"/api/v1/tenants/{tenant}/resource-servers",
+        {"app": shop["slug"], "audience": "tessera", "name": "X"},
+    )
+    assert reserved.status_code == 400
+    other = await admin.post(
+        f"/api/v1/tenants/{tenant}/resource-servers",
+        {"app": shop["slug"], "audience": billing["slug"], "name": "X"},
+    )
+    assert other.status_code == 409
+    assert other.json()["reason"] == "AUDIENCE_IS_ANOTHER_APP"
+    own = await admin.post(
+        f"/api/v1/tenants/{tenant}/resource-servers",
+        {"app": shop["slug"], "audience": shop["slug"], "name": "Own"},
+    )
+    assert own.status_code == 201, own.text
+
+
+async def test_tenant_details_need_an_admin_permission_even_for_the_own_tenant(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    app = await admin.app(tenant, world["region"]["code"])
+    token = ok(await client_credentials(admin.http, tenant, app["client_id"], app["client_secret"]))
+    plain = Api(admin.http, token["access_token"])
+    assert (await plain.get(f"/api/v1/tenants/{tenant}")).status_code == 403
+    own_admin = await tenant_admin(admin.http, world["tenant"])
+    assert (await own_admin.get(f"/api/v1/tenants/{tenant}")).status_code == 200
