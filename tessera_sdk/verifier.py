@@ -12,7 +12,9 @@ before they sign, so an unknown kid after a refresh is a forgery, not a race).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,6 +23,8 @@ import httpx
 import jwt
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
+# What an issuer's tenant segment may look like; anything else is refused before a lookup.
+TENANT_SLUG = re.compile(r"[a-z][a-z0-9-]{1,62}")
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 
@@ -86,7 +90,12 @@ class TokenVerifier:
         min_refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.time,
         revocation_check: RevocationCheck | None = None,
+        tenants: frozenset[str] | None = None,
+        max_cached_tenants: int = 1024,
     ) -> None:
+        """``audience``: the value your resource server expects in ``aud`` (None skips the
+        check: only for platform-internal callers that check the app instead). ``tenants``:
+        accept tokens of these tenants only (None = any tenant under ``public_url``)."""
         self._issuer_prefix = public_url.rstrip("/") + "/t/"
         self._source = source
         self._audience = audience
@@ -95,7 +104,10 @@ class TokenVerifier:
         self._min_refresh = min_refresh_seconds
         self._clock = clock
         self._revocation_check = revocation_check
-        self._cache: dict[str, _CachedJwks] = {}
+        self._tenants = tenants
+        self._max_cached = max_cached_tenants
+        # Bounded (LRU): issuers are attacker-controlled until the signature checks out.
+        self._cache: OrderedDict[str, _CachedJwks] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def verify(self, token: str) -> VerifiedToken:
@@ -148,24 +160,29 @@ class TokenVerifier:
         if not isinstance(issuer, str) or not issuer.startswith(self._issuer_prefix):
             raise TokenRejected("WRONG_ISSUER", "The token was not issued by this Tessera.")
         tenant = issuer[len(self._issuer_prefix) :]
-        if not tenant or "/" in tenant:
+        if not TENANT_SLUG.fullmatch(tenant):
             raise TokenRejected("WRONG_ISSUER", "The token issuer is not a tenant issuer.")
+        if self._tenants is not None and tenant not in self._tenants:
+            raise TokenRejected(
+                "WRONG_TENANT", f"Tokens of tenant {tenant!r} are not accepted here."
+            )
         return tenant
 
     async def _key(self, tenant: str, kid: str) -> jwt.PyJWK:
         now = self._clock()
         cached = self._cache.get(tenant)
         if cached is not None and now - cached.fetched_at < self._cache_seconds:
+            self._cache.move_to_end(tenant)
             key = cached.keys.get(kid)
             if key is not None:
                 return key
-            if now - cached.fetched_at < self._min_refresh:
+            if now - cached.fetched_at < self._refresh_interval(cached):
                 raise TokenRejected("UNKNOWN_KID", "The token was signed by an unknown key.")
         lock = self._locks.setdefault(tenant, asyncio.Lock())
         async with lock:
             cached = self._cache.get(tenant)
             if cached is None or (
-                kid not in cached.keys and now - cached.fetched_at >= self._min_refresh
+                kid not in cached.keys and now - cached.fetched_at >= self._refresh_interval(cached)
             ):
                 cached = await self._refresh(tenant)
         key = cached.keys.get(kid)
@@ -187,4 +204,12 @@ class TokenVerifier:
             keys[entry["kid"]] = jwt.PyJWK(entry)
         cached = _CachedJwks(keys=keys, fetched_at=self._clock())
         self._cache[tenant] = cached
+        self._cache.move_to_end(tenant)
+        while len(self._cache) > self._max_cached:
+            evicted, _ = self._cache.popitem(last=False)
+            self._locks.pop(evicted, None)
         return cached
+
+    def _refresh_interval(self, cached: _CachedJwks) -> float:
+        # A tenant with no key yet gets its first one when it first signs: look again soon.
+        return self._min_refresh if cached.keys else min(1.0, self._min_refresh)

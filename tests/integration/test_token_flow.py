@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.integration.conftest import PUBLIC_URL, Api, client_credentials
+from tests.integration.conftest import PUBLIC_URL, Api, client_credentials, unique
 
 pytestmark = pytest.mark.integration
 
@@ -171,10 +171,47 @@ async def test_discovery_document_names_the_tenant_issuer_and_endpoints(
 async def test_each_tenant_signs_with_its_own_key(admin: Api, world: dict[str, Any]) -> None:
     first = world["tenant"]["slug"]
     second = (await admin.tenant())["slug"]
-    first_keys = (await admin.http.get(f"/t/{first}/.well-known/jwks.json")).json()["keys"]
-    second_keys = (await admin.http.get(f"/t/{second}/.well-known/jwks.json")).json()["keys"]
-    assert {k["kid"] for k in first_keys}.isdisjoint({k["kid"] for k in second_keys})
-    assert all(k["alg"] == "ES256" and "d" not in k for k in first_keys + second_keys)
+    kids = []
+    for tenant in (first, second):
+        app = await admin.app(tenant, world["region"]["code"])
+        token = (
+            await client_credentials(admin.http, tenant, app["client_id"], app["client_secret"])
+        ).json()
+        keys = (await admin.http.get(f"/t/{tenant}/.well-known/jwks.json")).json()["keys"]
+        assert [k["kid"] for k in keys] == [_header(token["access_token"])["kid"]]
+        assert all(k["alg"] == "ES256" and "d" not in k for k in keys)
+        kids.append(keys[0]["kid"])
+    assert kids[0] != kids[1]
+
+
+async def test_asking_for_jwks_or_presenting_forged_issuers_never_creates_keys(
+    admin: Api, platform: Any
+) -> None:
+    from sqlalchemy import create_engine, func, select
+
+    from services.token.storage.tables import signing_keys
+
+    ghost = unique("ghost")
+    assert (await admin.http.get(f"/t/{ghost}/.well-known/jwks.json")).json() == {"keys": []}
+    assert (await admin.http.get(f"/t/{'x' * 200}/.well-known/jwks.json")).status_code == 404
+    forged = jwt.encode(
+        {"iss": f"{PUBLIC_URL}/t/{ghost}", "sub": "x", "jti": "j", "iat": 1, "exp": 9999999999},
+        "k" * 32,
+        algorithm="HS256",
+        headers={"typ": "at+jwt", "kid": "k"},
+    )
+    assert (
+        await admin.http.get("/api/v1/tenants", headers={"Authorization": f"Bearer {forged}"})
+    ).status_code == 401
+    engine = create_engine(platform.settings.database_url).execution_options(
+        schema_translate_map={None: f"{platform.settings.db_schema_prefix}token"}
+    )
+    with engine.connect() as connection:
+        count = connection.execute(
+            select(func.count()).select_from(signing_keys).where(signing_keys.c.tenant == ghost)
+        ).scalar_one()
+    engine.dispose()
+    assert count == 0
 
 
 async def test_admin_api_without_token_is_401_problem_json(http: httpx.AsyncClient) -> None:

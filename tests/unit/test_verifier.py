@@ -131,3 +131,42 @@ async def test_a_rotated_key_published_later_is_picked_up(signer: tuple[Any, Sta
     clock[0] += 11
     verified = await verifier.verify(_token(new_private, kid="k2"))
     assert verified.claims["sub"] == "tc_1"
+
+
+async def test_issuers_that_are_not_tenant_slugs_are_refused_before_any_lookup(
+    signer: tuple[Any, StaticJwks],
+) -> None:
+    private, source = signer
+    for issuer in (f"{BASE}/t/{'x' * 200}", f"{BASE}/t/Acme", f"{BASE}/t/a_b"):
+        with pytest.raises(TokenRejected) as caught:
+            await TokenVerifier(BASE, source).verify(_token(private, iss=issuer))
+        assert caught.value.reason == "WRONG_ISSUER"
+    assert source.fetches == 0
+
+
+async def test_a_tenant_allow_list_refuses_other_tenants(signer: tuple[Any, StaticJwks]) -> None:
+    private, source = signer
+    with pytest.raises(TokenRejected) as caught:
+        await TokenVerifier(BASE, source, tenants=frozenset({"globex"})).verify(_token(private))
+    assert caught.value.reason == "WRONG_TENANT"
+
+
+async def test_the_jwks_cache_is_bounded(signer: tuple[Any, StaticJwks]) -> None:
+    private, source = signer
+    verifier = TokenVerifier(BASE, source, max_cached_tenants=3)
+    for index in range(10):
+        with pytest.raises(TokenRejected):
+            await verifier.verify(_token(private, kid="nope", iss=f"{BASE}/t/tenant-{index}"))
+    assert len(verifier._cache) == 3
+
+
+async def test_a_tenant_without_keys_is_looked_up_again_after_a_second() -> None:
+    private, jwk = _key("k1")
+    source = StaticJwks([])
+    clock = [1000.0]
+    verifier = TokenVerifier(BASE, source, min_refresh_seconds=60, clock=lambda: clock[0])
+    with pytest.raises(TokenRejected):
+        await verifier.verify(_token(private))
+    source.keys.append(jwk)  # the tenant signs its first token
+    clock[0] += 1.5
+    assert (await verifier.verify(_token(private))).tenant == "acme"

@@ -107,12 +107,13 @@ class KeyService:
         return key
 
     async def jwks(self, tenant: str) -> dict[str, Any]:
-        """The tenant's JWK Set (RFC 7517 §5). Creating the first key here means a verifier
-        that fetches the JWKS before any token exists still sees the key that will sign."""
+        """The tenant's JWK Set (RFC 7517 §5): published keys only, never creating one.
+
+        Keys are created on the signing path, after the registry has confirmed the tenant
+        and the client; anyone can ask for a JWKS, so this path must stay read-only (an
+        unknown tenant simply has an empty set).
+        """
         keys = await self._store.published_keys(tenant, self._now())
-        if not any(k.state == "current" for k in keys):
-            await self.signing_key(tenant)
-            keys = await self._store.published_keys(tenant, self._now())
         return {"keys": [k.public_jwk for k in keys]}
 
     async def _create(self, tenant: str) -> StoredKey:
