@@ -17,6 +17,7 @@ from services.registry.deps import RegistryDeps
 from services.registry.domain.clients import ClientService
 from services.registry.domain.resolution import ResolutionService
 from services.registry.domain.service import RegistryConfig, RegistryService
+from services.registry.revocation import RegistryRevocationCheck
 from services.registry.servicer import RegistryServicer
 from services.registry.storage.sql import SqlRegistryStorage
 from tessera_sdk.verifier import TokenVerifier
@@ -32,10 +33,15 @@ class RegistryComponent:
         self._runtime = runtime
         self.database = Database(settings, "registry")
         self._token_channel = LazyChannel(lambda: runtime.target("token"))
-        verifier = TokenVerifier(settings.public_url, GrpcJwksSource(self._token_channel))
+        storage = SqlRegistryStorage(self.database)
+        verifier = TokenVerifier(
+            settings.public_url,
+            GrpcJwksSource(self._token_channel),
+            revocation_check=RegistryRevocationCheck(storage),
+        )
         deps = RegistryDeps(
             database=self.database,
-            storage=SqlRegistryStorage(self.database),
+            storage=storage,
             secret_hasher=SecretHasher(PepperRing.parse(runtime.keys.secret_peppers)),
             password_hasher=PasswordHasher(),
             cipher=EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),

@@ -127,3 +127,36 @@ async def test_tenant_details_need_an_admin_permission_even_for_the_own_tenant(
     assert (await plain.get(f"/api/v1/tenants/{tenant}")).status_code == 403
     own_admin = await tenant_admin(admin.http, world["tenant"])
     assert (await own_admin.get(f"/api/v1/tenants/{tenant}")).status_code == 200
+
+
+async def test_admin_tokens_of_deleted_or_disabled_clients_stop_working_at_once(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    owner = await tenant_admin(admin.http, world["tenant"])
+    for action in ("delete", "disable"):
+        second = ok(
+            await owner.post(
+                f"{base}/clients",
+                {
+                    "display_name": unique("Second admin"),
+                    "apps": ["tessera"],
+                    "roles": ["tenant-admin"],
+                },
+            )
+        )
+        token = ok(
+            await client_credentials(
+                admin.http, tenant, second["client_id"], second["client_secret"]
+            )
+        )
+        second_api = Api(admin.http, token["access_token"])
+        assert (await second_api.get(f"{base}/apps")).status_code == 200
+        if action == "delete":
+            assert (await owner.delete(f"{base}/clients/{second['client_id']}")).status_code == 204
+        else:
+            ok(await owner.patch(f"{base}/clients/{second['client_id']}", {"enabled": False}))
+        refused = await second_api.get(f"{base}/apps")
+        assert refused.status_code == 401, action
+        assert refused.json()["reason"] == "TOKEN_REVOKED"
