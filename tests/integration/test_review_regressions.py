@@ -160,3 +160,99 @@ async def test_admin_tokens_of_deleted_or_disabled_clients_stop_working_at_once(
         refused = await second_api.get(f"{base}/apps")
         assert refused.status_code == 401, action
         assert refused.json()["reason"] == "TOKEN_REVOKED"
+
+
+async def test_a_holder_of_user_write_alone_cannot_hand_out_admin_roles(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    helpdesk_role = unique("helpdesk")
+    ok(await admin.post(f"{base}/roles", {"code": helpdesk_role, "name": "Helpdesk"}))
+    ok(
+        await admin.put(
+            f"{base}/roles/{helpdesk_role}/permissions",
+            {
+                "permissions": [
+                    {"service": "tessera", "code": "user:write"},
+                    {"service": "tessera", "code": "user:read"},
+                ]
+            },
+        )
+    )
+    helpdesk = ok(
+        await admin.post(
+            f"{base}/clients",
+            {"display_name": "Helpdesk", "apps": ["tessera"], "roles": [helpdesk_role]},
+        )
+    )
+    token = ok(
+        await client_credentials(
+            admin.http, tenant, helpdesk["client_id"], helpdesk["client_secret"]
+        )
+    )
+    desk = Api(admin.http, token["access_token"])
+    user = ok(await desk.post(f"{base}/users", {"email": f"{unique('u')}@example.com"}))
+
+    direct = await desk.put(f"{base}/users/{user['id']}/roles/tenant-admin", None)
+    assert direct.status_code == 403
+    assert direct.json()["reason"] == "PERMISSION_MISSING"  # role:write
+    group = unique("admins")
+    ok(await admin.post(f"{base}/groups", {"code": group, "name": "Admins", "bound_to": ["*"]}))
+    ok(await admin.put(f"{base}/groups/{group}/roles", {"roles": ["tenant-admin"]}))
+    joined = await desk.put(f"{base}/groups/{group}/members/{user['id']}", None)
+    assert joined.status_code == 403
+    assert joined.json()["reason"] == "ESCALATION"
+
+
+async def test_a_role_writer_cannot_grant_admin_permissions_it_lacks(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    writer_role = unique("role-writer")
+    ok(await admin.post(f"{base}/roles", {"code": writer_role, "name": "Role writer"}))
+    ok(
+        await admin.put(
+            f"{base}/roles/{writer_role}/permissions",
+            {
+                "permissions": [
+                    {"service": "tessera", "code": c}
+                    for c in ("role:write", "role:read", "client:write", "user:write")
+                ]
+            },
+        )
+    )
+    writer = ok(
+        await admin.post(
+            f"{base}/clients",
+            {"display_name": "Writer", "apps": ["tessera"], "roles": [writer_role]},
+        )
+    )
+    token = ok(
+        await client_credentials(admin.http, tenant, writer["client_id"], writer["client_secret"])
+    )
+    api = Api(admin.http, token["access_token"])
+    escalate = await api.put(
+        f"{base}/roles/{writer_role}/permissions",
+        {
+            "permissions": [
+                {"service": "tessera", "code": c}
+                for c in ("role:write", "role:read", "client:write", "user:write", "app:write")
+            ]
+        },
+    )
+    assert escalate.status_code == 403
+    assert escalate.json()["reason"] == "ESCALATION"
+    backdoor = await api.post(
+        f"{base}/clients", {"display_name": "B", "apps": ["tessera"], "roles": ["tenant-admin"]}
+    )
+    assert backdoor.status_code == 403
+    assert backdoor.json()["reason"] == "ESCALATION"
+    delegated = unique("reader")
+    ok(await api.post(f"{base}/roles", {"code": delegated, "name": "Reader"}))
+    allowed = await api.put(
+        f"{base}/roles/{delegated}/permissions",
+        {"permissions": [{"service": "tessera", "code": "role:read"}]},
+    )
+    assert allowed.status_code == 200, allowed.text

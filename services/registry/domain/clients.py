@@ -32,6 +32,7 @@ from services.common.secrets import (
 )
 from services.registry.domain import audit, rules
 from services.registry.domain.catalog import DEFAULT_GRANT_TYPES, GRANT_TYPES
+from services.registry.domain.escalation import ensure_no_escalation
 from services.registry.domain.models import (
     App,
     Client,
@@ -274,6 +275,7 @@ class ClientService:
             errors.raise_if_any()
             assert name is not None
             assert description is not None
+            ensure_no_escalation(principal, await tx.role_grants([r.id for r in roles]))
             client = Client(
                 id=str(uuid.uuid4()),
                 tenant_id=tenant.id,
@@ -385,6 +387,8 @@ class ClientService:
                 patch.roles if patch.roles is not None else current.roles,
             )
             errors.raise_if_any()
+            added_roles = [r.id for r in roles if r.name not in current.roles]
+            ensure_no_escalation(principal, await tx.role_grants(added_roles))
             if principal.client_id == client.client_id and patch.enabled is False:
                 raise FailedPrecondition(
                     "CLIENT_IS_CALLER", "A client cannot disable itself; use another admin client."

@@ -58,6 +58,7 @@ from services.registry.domain.directory_models import (
     UserPatch,
     UserStatus,
 )
+from services.registry.domain.escalation import ensure_no_escalation
 from services.registry.domain.models import App, PageOf, PageRequest, Tenant
 from services.registry.domain.ports import AuditStore
 
@@ -593,11 +594,14 @@ class DirectoryService:
         self, principal: Principal, tenant_slug: str, user_ref: str, role_ref: str, assign: bool
     ) -> User:
         principal.require("user:write", tenant_slug)
+        if assign:
+            principal.require("role:write", tenant_slug)
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref)
             role = await self._role(tx, tenant, role_ref)
             if assign:
+                ensure_no_escalation(principal, [(p.service, p.code) for p in role.permissions])
                 changed = await tx.assign_user_role(user.id, role.id)
             else:
                 changed = await tx.unassign_user_role(user.id, role.id)
@@ -794,6 +798,10 @@ class DirectoryService:
             )
             errors.raise_if_any()
             assert entries is not None
+            held = {p.id for p in role.permissions}
+            ensure_no_escalation(
+                principal, [(e.service, e.code) for e in entries if e.id not in held]
+            )
             await tx.replace_role_permissions(role.id, [e.id for e in entries])
             await self._audit(
                 tx,
@@ -954,6 +962,11 @@ class DirectoryService:
             roles = dr.resolve_roles(errors, role_refs, known)
             errors.raise_if_any()
             assert roles is not None
+            principal.require("role:write", tenant_slug)
+            current = {r.id for r in group.roles}
+            for added in (r for r in roles if r.id not in current):
+                full = await self._role(tx, tenant, added.id)
+                ensure_no_escalation(principal, [(p.service, p.code) for p in full.permissions])
             updated = replace(group, roles=tuple(roles))
             return updated, "group.roles.set", {"roles": [r.code for r in roles]}
 
@@ -984,6 +997,9 @@ class DirectoryService:
             group = await self._group(tx, tenant, group_ref)
             user = await self._user(tx, tenant, user_ref)
             if add:
+                for ref in group.roles:
+                    role = await self._role(tx, tenant, ref.id)
+                    ensure_no_escalation(principal, [(p.service, p.code) for p in role.permissions])
                 changed = await tx.add_group_member(group.id, user.id)
             else:
                 changed = await tx.remove_group_member(group.id, user.id)

@@ -727,6 +727,16 @@ class SqlRegistryTx:
         ).all()
         return {r[1]: NamedRef(r[0], r[1], r[2]) for r in rows}
 
+    async def role_grants(self, role_ids: list[str]) -> list[tuple[str, str]]:
+        if not role_ids:
+            return []
+        rows = await self._c.execute(
+            select(t.permissions.c.service_code, t.permissions.c.code)
+            .join(t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id)
+            .where(t.role_permissions.c.role_id.in_(role_ids))
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     # -- resolution ------------------------------------------------------------------------
 
     async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None:
