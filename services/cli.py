@@ -83,7 +83,7 @@ def serve(
         from services.platform import Platform
 
         assert isinstance(platform, Platform)
-        if "gateway" in platform.services:
+        if "gateway" in platform.services and not settings.production:
             print(_banner(settings, platform.gateway_url), flush=True)
         else:
             print(f"started {', '.join(platform.services)}", flush=True)

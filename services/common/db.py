@@ -64,9 +64,10 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs).execution_options(
-            schema_translate_map=_translate_map(settings, context)
-        )
+        # hide_parameters: bound values (hashes, ciphertexts) never reach error logs.
+        self.engine: AsyncEngine = create_async_engine(
+            url, hide_parameters=True, **kwargs
+        ).execution_options(schema_translate_map=_translate_map(settings, context))
         self._write_lock: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -99,7 +100,7 @@ def sync_engine(settings: Settings, context: str) -> Engine:
     url = database_url(settings, context, asynchronous=False)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
     if settings.database_url is None:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

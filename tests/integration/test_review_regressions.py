@@ -256,3 +256,26 @@ async def test_a_role_writer_cannot_grant_admin_permissions_it_lacks(
         {"permissions": [{"service": "tessera", "code": "role:read"}]},
     )
     assert allowed.status_code == 200, allowed.text
+
+
+async def test_only_operators_assign_plans(admin: Api, world: dict[str, Any]) -> None:
+    tenant = world["tenant"]["slug"]
+    plan = await admin.plan({"monthly-document-units": 10_000_000})
+    own = await tenant_admin(admin.http, world["tenant"])
+    app = await own.app(tenant, world["region"]["code"])
+    upgrade = await own.patch(f"/api/v1/tenants/{tenant}/apps/{app['id']}", {"plan": plan["code"]})
+    assert upgrade.status_code == 403
+    assert upgrade.json()["reason"] == "OPERATOR_ONLY"
+    create = await own.post(
+        f"/api/v1/tenants/{tenant}/apps",
+        {
+            "slug": unique("app"),
+            "display_name": unique("A"),
+            "region": world["region"]["code"],
+            "plan": plan["code"],
+        },
+    )
+    assert create.status_code == 403
+    assert ok(
+        await admin.patch(f"/api/v1/tenants/{tenant}/apps/{app['id']}", {"plan": plan["code"]})
+    )["plan_id"]

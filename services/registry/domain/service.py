@@ -731,6 +731,8 @@ class RegistryService:
                     metadata={"limit": str(tenant.app_limit), "current": str(count)},
                 )
             region, db_code = await self._active_region(tx, draft.region, draft.db_code)
+            if draft.plan:
+                require_operator(principal, "plan:write")
             plan = await self._assignable_plan(tx, draft.plan) if draft.plan else None
             if await tx.get_app(tenant.id, slug) is not None:
                 raise AlreadyExists(
@@ -855,6 +857,8 @@ class RegistryService:
             errors.raise_if_any()
             plan_id = app.plan_id
             if patch.plan is not None:
+                # Plans carry paid entitlements: assigning one is the platform operator's call.
+                require_operator(principal, "plan:write")
                 plan_id = (await self._assignable_plan(tx, patch.plan)).id if patch.plan else None
             if name is not None and rules.display_name_key(name) != rules.display_name_key(
                 app.display_name
