@@ -279,3 +279,60 @@ async def test_only_operators_assign_plans(admin: Api, world: dict[str, Any]) ->
     assert ok(
         await admin.patch(f"/api/v1/tenants/{tenant}/apps/{app['id']}", {"plan": plan["code"]})
     )["plan_id"]
+
+
+async def test_clone_copies_only_live_catalog_entries_with_descriptions(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+    source = await admin.app(tenant, world["region"]["code"])
+    register = f"{base}/permissions/register"
+    ok(
+        await admin.post(
+            register,
+            {
+                "service": source["slug"],
+                "permissions": [
+                    {"code": "orders:read", "description": "See orders"},
+                    {"code": "orders:purge"},
+                ],
+            },
+        )
+    )
+    role = unique("purger")
+    ok(await admin.post(f"{base}/roles", {"code": role, "name": "Purger"}))
+    ok(
+        await admin.put(
+            f"{base}/roles/{role}/permissions",
+            {"permissions": [{"service": source["slug"], "code": "orders:purge"}]},
+        )
+    )
+    # orders:purge is still granted, so this deprecates it instead of pruning it.
+    ok(
+        await admin.post(
+            register,
+            {
+                "service": source["slug"],
+                "permissions": [{"code": "orders:read", "description": "See orders"}],
+            },
+        )
+    )
+    clone = ok(
+        await admin.post(
+            f"{base}/apps/{source['slug']}/clone",
+            {"slug": unique("copy"), "display_name": unique("Copy")},
+        )
+    )
+    copied = ok(
+        await admin.get(
+            f"{base}/permissions", params={"service": clone["slug"], "include_deprecated": "true"}
+        )
+    )
+    assert [(p["code"], p["description"]) for p in copied["items"]] == [
+        ("orders:read", "See orders")
+    ]
+    events = ok(await admin.get(f"{base}/audit-events", params={"target_id": clone["id"]}))["items"]
+    by_action = {e["action"]: e for e in events}
+    assert set(by_action) == {"app.clone", "app.create"}
+    assert by_action["app.clone"]["details"] == {"source": source["slug"], "catalog_entries": 1}

@@ -129,7 +129,14 @@ class ResolutionStore(Protocol):
 
 class CatalogStore(Protocol):
     async def upsert_permission(
-        self, tenant_id: str, service_code: str, code: str, name: str, at: datetime
+        self,
+        tenant_id: str,
+        service_code: str,
+        code: str,
+        name: str,
+        at: datetime,
+        *,
+        description: str = "",
     ) -> str: ...
     async def permission_ids(self, tenant_id: str, service_codes: list[str]) -> dict[str, str]: ...
     async def upsert_role(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -697,6 +697,16 @@ class RegistryService:
         Side effects: app, client and hashed secret rows; audit ``app.create``. The plaintext
         client_secret is returned here once and never again.
         """
+        return await self._create_app(principal, tenant_slug, draft, None)
+
+    async def _create_app(
+        self,
+        principal: Principal,
+        tenant_slug: str,
+        draft: AppDraft,
+        then: Callable[[RegistryTx, Tenant, App], Awaitable[None]] | None,
+    ) -> tuple[App, IssuedCredentials]:
+        """``then`` runs inside the same unit of work, after the app exists (clone)."""
         principal.require("app:write", tenant_slug)
         errors = ValidationErrors()
         slug = rules.validate_app_slug(errors, draft.slug)
@@ -777,6 +787,8 @@ class RegistryService:
                 tenant,
                 {"slug": slug, "client_id": credentials.client_id},
             )
+            if then is not None:
+                await then(tx, tenant, app)
             stored = await tx.get_app_by_id(app.id)
         assert stored is not None
         return stored, credentials
@@ -929,15 +941,31 @@ class RegistryService:
         self, principal: Principal, tenant_slug: str, source_ref: str, draft: CloneDraft
     ) -> tuple[App, IssuedCredentials]:
         """Clone (Modgud seed "Cloning an app"): copies description, settings, URIs and domains,
-        and the permission catalog as new entries; never the slug (and the name must differ)."""
+        and the live permission catalog as new entries; never the slug (and the name must
+        differ). One unit of work: a failure leaves no half-cloned app."""
+        principal.require("app:write", tenant_slug)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
-            principal.require("app:write", tenant_slug)
             source = await self._app(tx, tenant, source_ref)
         if source.is_system:
             raise FailedPrecondition("SYSTEM_APP", "System apps cannot be cloned.")
         codes = tuple(draft.slug if c == source.slug else c for c in source.service_codes)
-        created, credentials = await self.create_app(
+
+        async def copy_catalog(tx: RegistryTx, tenant: Tenant, created: App) -> None:
+            copied = 0
+            if source.slug in source.service_codes:
+                copied = await tx.copy_catalog(tenant.id, source.slug, created.slug, self._now())
+            await self._audit(
+                tx,
+                principal,
+                "app.clone",
+                "app",
+                created.id,
+                tenant,
+                {"source": source.slug, "catalog_entries": copied},
+            )
+
+        return await self._create_app(
             principal,
             tenant_slug,
             AppDraft(
@@ -955,20 +983,8 @@ class RegistryService:
                 enabled=source.enabled,
                 grant_types=source.grant_types,
             ),
+            copy_catalog,
         )
-        if source.slug in source.service_codes:
-            async with self._tx() as tx:
-                copied = await tx.copy_catalog(tenant.id, source.slug, created.slug, self._now())
-                await self._audit(
-                    tx,
-                    principal,
-                    "app.clone",
-                    "app",
-                    created.id,
-                    tenant,
-                    {"source": source.slug, "catalog_entries": copied},
-                )
-        return created, credentials
 
     # -- audit -------------------------------------------------------------------------------
 

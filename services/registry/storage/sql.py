@@ -833,8 +833,16 @@ class SqlRegistryTx:
     # -- catalog ---------------------------------------------------------------------------
 
     async def upsert_permission(
-        self, tenant_id: str, service_code: str, code: str, name: str, at: datetime
+        self,
+        tenant_id: str,
+        service_code: str,
+        code: str,
+        name: str,
+        at: datetime,
+        *,
+        description: str = "",
     ) -> str:
+        """Insert the entry, or refresh its name and description and make it live again."""
         existing = (
             await self._c.execute(
                 select(t.permissions.c.id).where(
@@ -848,7 +856,9 @@ class SqlRegistryTx:
         ).scalar_one_or_none()
         if existing is not None:
             await self._c.execute(
-                update(t.permissions).where(t.permissions.c.id == existing).values(name=name)
+                update(t.permissions)
+                .where(t.permissions.c.id == existing)
+                .values(name=name, description=description, updated_at=at, deprecated_at=None)
             )
             return str(existing)
         permission_id = new_id()
@@ -859,6 +869,7 @@ class SqlRegistryTx:
                 service_code=service_code,
                 code=code,
                 name=name,
+                description=description,
                 created_at=at,
             )
         )
@@ -932,18 +943,26 @@ class SqlRegistryTx:
     async def copy_catalog(
         self, tenant_id: str, source_service: str, target_service: str, at: datetime
     ) -> int:
+        """Copy the live entries (not deprecated ones) as new rows with fresh ids, so the
+        source's role grants and resource-server subsets stay the source's."""
         rows = (
             await self._c.execute(
-                select(t.permissions.c.code, t.permissions.c.name).where(
+                select(
+                    t.permissions.c.code, t.permissions.c.name, t.permissions.c.description
+                ).where(
                     and_(
                         t.permissions.c.tenant_id == tenant_id,
                         t.permissions.c.service_code == source_service,
+                        t.permissions.c.deprecated_at.is_(None),
                     )
                 )
             )
         ).all()
-        for code, name in rows:
-            await self.upsert_permission(tenant_id, target_service, code, name, at)
+        for code, name, description in rows:
+            # Upsert: a deleted app's slug may be reused, and its old catalog is still there.
+            await self.upsert_permission(
+                tenant_id, target_service, code, name, at, description=description
+            )
         return len(rows)
 
     async def client_roles_and_permissions(
