@@ -336,3 +336,49 @@ async def test_clone_copies_only_live_catalog_entries_with_descriptions(
     by_action = {e["action"]: e for e in events}
     assert set(by_action) == {"app.clone", "app.create"}
     assert by_action["app.clone"]["details"] == {"source": source["slug"], "catalog_entries": 1}
+
+
+async def test_a_prune_racing_a_grant_of_the_same_entry_ends_consistent_never_500(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    import asyncio
+
+    tenant = world["tenant"]["slug"]
+    base = f"/api/v1/tenants/{tenant}"
+
+    async def one_race() -> None:
+        service = unique("svc")
+        ok(
+            await admin.post(
+                f"{base}/permissions/register",
+                {
+                    "service": service,
+                    "permissions": [{"code": "keep:read"}, {"code": "purge:write"}],
+                },
+            )
+        )
+        role = unique("racer")
+        ok(await admin.post(f"{base}/roles", {"code": role, "name": "Racer"}))
+        prune, grant = await asyncio.gather(
+            admin.post(
+                f"{base}/permissions/register",
+                {"service": service, "permissions": [{"code": "keep:read"}]},
+            ),
+            admin.put(
+                f"{base}/roles/{role}/permissions",
+                {"permissions": [{"service": service, "code": "purge:write"}]},
+            ),
+        )
+        assert prune.status_code == 200, prune.text
+        report = prune.json()
+        if grant.status_code == 200:
+            # The grant won: the prune must have seen it and kept the entry, deprecated.
+            assert [b["code"] for b in report["blocked"]] == ["purge:write"]
+            assert report["pruned"] == []
+        else:
+            # The prune won: the grant finds no such entry (a clear 400, not a 500).
+            assert grant.status_code == 400, grant.text
+            assert report["pruned"] == ["purge:write"]
+            assert grant.json()["errors"][0]["reason"] == "PERMISSION_NOT_FOUND"
+
+    await asyncio.gather(*(one_race() for _ in range(10)))

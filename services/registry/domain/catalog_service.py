@@ -232,7 +232,7 @@ class CatalogTx(AuditStore, Protocol):
         self, tenant_id: str, service_code: str, revision: int, at: datetime
     ) -> None: ...
     async def catalog_entries(
-        self, tenant_id: str, service_codes: Sequence[str]
+        self, tenant_id: str, service_codes: Sequence[str], *, lock: str | None = None
     ) -> list[CatalogEntry]: ...
     async def entry_references(self, permission_ids: Sequence[str]) -> dict[str, EntryReferences]:
         """References of the given entries; entries nothing references are absent."""
@@ -803,7 +803,7 @@ class CatalogService:
         force: bool,
         now: datetime,
     ) -> ReconcilePlan:
-        existing = await tx.catalog_entries(tenant.id, [service])
+        existing = await tx.catalog_entries(tenant.id, [service], lock="update")
         references = await tx.entry_references([e.id for e in existing])
         return plan_reconcile(
             service, existing, declared, references, force=force, now=now, new_id=_new_id
@@ -934,7 +934,7 @@ class CatalogService:
             app = await self._app(tx, tenant, draft.app) if draft.app.strip() else None
             ids: list[str] | None = []
             if app is not None and draft.permissions:
-                catalog = await tx.catalog_entries(tenant.id, app.service_codes)
+                catalog = await tx.catalog_entries(tenant.id, app.service_codes, lock="share")
                 ids = subset_ids(errors, draft.permissions, catalog, app)
             errors.raise_if_any()
             assert app is not None
@@ -1020,7 +1020,7 @@ class CatalogService:
                 ids = []
                 if patch.permissions:
                     app = await self._app(tx, tenant, server.app_id)
-                    catalog = await tx.catalog_entries(tenant.id, app.service_codes)
+                    catalog = await tx.catalog_entries(tenant.id, app.service_codes, lock="share")
                     ids = subset_ids(errors, patch.permissions, catalog, app)
             errors.raise_if_any()
             await tx.update_resource_server(server.id, name or server.name, ids)

@@ -141,11 +141,14 @@ class SqlCatalogTx:
         )
 
     async def catalog_entries(
-        self, tenant_id: str, service_codes: Sequence[str]
+        self, tenant_id: str, service_codes: Sequence[str], *, lock: str | None = None
     ) -> list[CatalogEntry]:
+        """``lock="update"`` (a reconcile about to prune) or ``"share"`` (a write that will
+        reference the entries): on PostgreSQL the two serialise, so a prune never races a
+        new grant into a foreign-key error or a silently lost grant."""
         if not service_codes:
             return []
-        rows = await self._c.execute(
+        statement = (
             select(t.permissions)
             .where(
                 and_(
@@ -155,6 +158,9 @@ class SqlCatalogTx:
             )
             .order_by(t.permissions.c.service_code, t.permissions.c.code)
         )
+        if lock is not None and self._postgresql:
+            statement = statement.with_for_update(read=lock == "share", of=t.permissions)
+        rows = await self._c.execute(statement)
         return [self._entry(r) for r in rows.all()]
 
     async def entry_references(self, permission_ids: Sequence[str]) -> dict[str, EntryReferences]:

@@ -479,22 +479,23 @@ class SqlDirectoryTx:
         if not refs:
             return {}
         wanted = set(refs)
-        rows = (
-            await self._c.execute(
-                select(
-                    t.permissions.c.id,
-                    t.permissions.c.service_code,
-                    t.permissions.c.code,
-                    t.permissions.c.deprecated_at.is_not(None),
-                ).where(
-                    and_(
-                        t.permissions.c.tenant_id == tenant_id,
-                        t.permissions.c.service_code.in_(sorted({s for s, _ in wanted})),
-                        t.permissions.c.code.in_(sorted({c for _, c in wanted})),
-                    )
-                )
+        statement = select(
+            t.permissions.c.id,
+            t.permissions.c.service_code,
+            t.permissions.c.code,
+            t.permissions.c.deprecated_at.is_not(None),
+        ).where(
+            and_(
+                t.permissions.c.tenant_id == tenant_id,
+                t.permissions.c.service_code.in_(sorted({s for s, _ in wanted})),
+                t.permissions.c.code.in_(sorted({c for _, c in wanted})),
             )
-        ).all()
+        )
+        if self._for_update:
+            # FOR SHARE: a concurrent catalog reconcile (FOR UPDATE) cannot prune these
+            # entries between this read and the grant that references them.
+            statement = statement.with_for_update(read=True, of=t.permissions)
+        rows = (await self._c.execute(statement)).all()
         return {
             (service, code): PermissionEntry(permission_id, service, code, bool(deprecated))
             for permission_id, service, code, deprecated in rows
