@@ -382,3 +382,24 @@ async def test_a_prune_racing_a_grant_of_the_same_entry_ends_consistent_never_50
             assert grant.json()["errors"][0]["reason"] == "PERMISSION_NOT_FOUND"
 
     await asyncio.gather(*(one_race() for _ in range(10)))
+
+
+async def test_registry_replicas_bootstrapping_together_seed_once_and_audit_the_secret(
+    platform: Any, admin: Api
+) -> None:
+    import asyncio
+
+    registry = platform.components["registry"]
+    client_id = unique("second-admin")
+    results = await asyncio.gather(
+        *(registry.service.bootstrap(client_id, "tsk_" + "s" * 43) for _ in range(4))
+    )
+    assert sorted(results) == [False, False, False, True]
+    events = ok(
+        await admin.get(
+            "/api/v1/tenants/control-plane/audit-events", params={"target_id": client_id}
+        )
+    )
+    assert [(e["action"], e["actor_id"]) for e in events["items"]] == [
+        ("client.secret.configure", "control-plane/service:registry")
+    ]

@@ -152,6 +152,12 @@ class CatalogStore(Protocol):
     ) -> tuple[list[str], list[str]]: ...
 
 
+class BootstrapStore(Protocol):
+    async def lock_bootstrap(self) -> None:
+        """Serialise bootstrap across processes for the rest of the transaction."""
+        ...
+
+
 class AuditStore(Protocol):
     async def insert_audit(self, event: AuditEvent) -> None: ...
     async def list_audit(
@@ -168,6 +174,7 @@ class RegistryTx(
     CatalogStore,
     AuditStore,
     ResolutionStore,
+    BootstrapStore,
     Protocol,
 ):
     """Every registry port, bound to one transaction."""

@@ -74,6 +74,10 @@ from services.registry.domain.ports import RegistryTx, UnitOfWork
 from services.registry.domain.settings_rules import validate_settings
 
 _LIMIT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+# The actor of writes the registry makes on its own (bootstrap from configuration).
+REGISTRY_SERVICE = Principal(
+    tenant=CONTROL_PLANE_TENANT, subject="service:registry", kind="service", permissions=frozenset()
+)
 APP_ORDER_FIELDS = ("slug", "display_name", "created_at", "updated_at")
 TENANT_ORDER_FIELDS = ("slug", "display_name", "created_at")
 
@@ -1061,6 +1065,8 @@ class RegistryService:
         now = self._now()
         changed = False
         async with self._tx() as tx:
+            # Replicas starting together: one seeds, the others wait and find it seeded.
+            await tx.lock_bootstrap()
             tenant = await tx.get_tenant(CONTROL_PLANE_TENANT)
             if tenant is None:
                 tenant = Tenant(
@@ -1117,6 +1123,15 @@ class RegistryService:
                         expires_at=None,
                         last_used_at=None,
                     ),
+                )
+                await self._audit(
+                    tx,
+                    REGISTRY_SERVICE,
+                    "client.secret.configure",
+                    "client",
+                    admin_client_id,
+                    tenant,
+                    {"source": "TESSERA_BOOTSTRAP_ADMIN_SECRET"},
                 )
                 changed = True
         return changed

@@ -1004,6 +1004,11 @@ class SqlRegistryTx:
         )
         return sorted(r[1] for r in role_rows), sorted(permission_rows)
 
+    async def lock_bootstrap(self) -> None:
+        if self._for_update:
+            # Any fixed 64-bit key: it only has to be the same in every registry replica.
+            await self._c.execute(select(func.pg_advisory_xact_lock(0x7E55E7A)))
+
     # -- audit -----------------------------------------------------------------------------
 
     async def insert_audit(self, event: AuditEvent) -> None:
