@@ -12,6 +12,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from tessera.token.v1 import token_pb2
@@ -81,7 +82,14 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
         method = "client_secret_post" if secret else "none"
     if not _TENANT.fullmatch(tenant):
-        return oauth_error("invalid_client", "Client authentication failed.", status=401)
+        # Exactly the answer an unknown tenant gets from the registry: no oracle (§7).
+        unknown = RemoteError(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "Client authentication failed.",
+            "INVALID_CLIENT",
+            metadata={"oauth_error": "invalid_client"},
+        )
+        return oauth_error_response(unknown, basic_auth_used=basic is not None)
 
     exchange = token_pb2.ExchangeRequest(
         tenant=tenant,
