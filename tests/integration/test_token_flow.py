@@ -101,6 +101,7 @@ async def test_wrong_secret_unknown_client_and_unknown_tenant_look_identical(
         await client_credentials(
             admin.http, "control-plane", app["client_id"], app["client_secret"]
         ),
+        await client_credentials(admin.http, "Not_A_Slug", app["client_id"], app["client_secret"]),
     ]
     for response in attempts:
         assert response.status_code == 401
