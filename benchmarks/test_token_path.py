@@ -26,7 +26,6 @@ class Bench:
     def __init__(self, tmp: Path) -> None:
         self.loop = asyncio.new_event_loop()
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
             data_dir=tmp,
             http_port=0,
             registry_listen="127.0.0.1:0",

@@ -31,7 +31,6 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
         public_url=PUBLIC_URL,
         data_dir=Path(tmp_path_factory.mktemp("tessera-data")),
         database_url=database_url,

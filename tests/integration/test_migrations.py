@@ -30,7 +30,7 @@ def _diff(settings: Settings, context: str, schema: str | None) -> list[object]:
 
 
 def test_sqlite_migrations_match_the_table_definitions(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path)
     upgrade(settings)
     upgrade(settings)  # idempotent
     for context in CONTEXTS:
@@ -40,9 +40,8 @@ def test_sqlite_migrations_match_the_table_definitions(tmp_path: Path) -> None:
 def test_postgres_migrations_match_the_table_definitions(database_url: str, tmp_path: Path) -> None:
     prefix = f"m{uuid.uuid4().hex[:8]}_"
     settings = Settings(
-        _env_file=None,
         data_dir=tmp_path,
-        database_url=database_url,  # type: ignore[call-arg]
+        database_url=database_url,
         db_schema_prefix=prefix,
     )
     try:

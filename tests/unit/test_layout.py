@@ -6,7 +6,7 @@ import subprocess
 import sys
 import sysconfig
 import token
-import tokenize  # noqa: F401  - must import cleanly with our packages on the path
+import tokenize
 from pathlib import Path
 
 
@@ -14,6 +14,8 @@ def test_import_token_is_the_standard_library_module() -> None:
     stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
     assert Path(token.__file__).resolve().parent == stdlib
     assert hasattr(token, "NAME")
+    # tokenize imports token internally: it breaks first when token is shadowed.
+    assert tokenize.generate_tokens is not None
 
 
 def test_token_service_is_only_importable_through_its_package() -> None:
