@@ -174,6 +174,20 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             )
         )
 
+    async def DeleteRegion(
+        self, request: pb.DeleteRegionRequest, context: Ctx
+    ) -> pb.DeleteRegionResponse:
+        principal = await self._auth.principal(context)
+        await self._s.delete_region(principal, request.region, request.expected_version)
+        return pb.DeleteRegionResponse()
+
+    async def DeletePlan(
+        self, request: pb.DeletePlanRequest, context: Ctx
+    ) -> pb.DeletePlanResponse:
+        principal = await self._auth.principal(context)
+        await self._s.delete_plan(principal, request.plan, request.expected_version)
+        return pb.DeletePlanResponse()
+
     # plans
     async def CreatePlan(self, request: pb.CreatePlanRequest, context: Ctx) -> pb.Plan:
         principal = await self._auth.principal(context)

@@ -308,6 +308,32 @@ async def update_plan(
     )
 
 
+@router.delete(
+    "/regions/{region}",
+    status_code=204,
+    tags=["regions"],
+    summary="Delete a license region (409 with blockers while apps use it)",
+)
+async def delete_region(
+    region: str, c: Clients, token: Bearer, if_match: IfMatch = None
+) -> Response:
+    request = pb.DeleteRegionRequest(region=region, expected_version=expected_version(if_match))
+    await call(c.registry.DeleteRegion, request, bearer=token)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/plans/{plan}",
+    status_code=204,
+    tags=["plans"],
+    summary="Delete a plan (409 with blockers while apps are on it; retire it instead)",
+)
+async def delete_plan(plan: str, c: Clients, token: Bearer, if_match: IfMatch = None) -> Response:
+    request = pb.DeletePlanRequest(plan=plan, expected_version=expected_version(if_match))
+    await call(c.registry.DeletePlan, request, bearer=token)
+    return Response(status_code=204)
+
+
 # -- apps ----------------------------------------------------------------------------------
 
 

@@ -532,6 +532,48 @@ class RegistryService:
         await self._changes.publish(Change("*", "plan", found.id))
         return updated
 
+    async def delete_region(
+        self, principal: Principal, region_ref: str, expected_version: int
+    ) -> None:
+        """Delete a license region with its databases; refused while any app uses it (apps
+        keep the region and db_code they were created in). Side effect: audit."""
+        require_operator(principal, "region:write")
+        async with self._tx() as tx:
+            region = await tx.get_region(region_ref)
+            if region is None:
+                raise NotFound("REGION_NOT_FOUND", f"There is no license region {region_ref!r}.")
+            _check_version(region.version, expected_version, "region")
+            blockers = await tx.apps_using(region_id=region.id)
+            if blockers:
+                raise FailedPrecondition(
+                    "REGION_IN_USE",
+                    f"Region {region.code!r} is used by {len(blockers)} app(s); deactivate it "
+                    "instead, or delete those apps first.",
+                    blockers=blockers,
+                )
+            await tx.delete_region(region.id)
+            await self._audit(tx, principal, "region.delete", "region", region.code, None)
+
+    async def delete_plan(self, principal: Principal, plan_ref: str, expected_version: int) -> None:
+        """Delete a plan no app is on; refused with the apps as blockers otherwise (retire
+        it instead). Side effect: audit."""
+        require_operator(principal, "plan:write")
+        async with self._tx() as tx:
+            plan = await tx.get_plan(plan_ref)
+            if plan is None:
+                raise NotFound("PLAN_NOT_FOUND", f"There is no plan {plan_ref!r}.")
+            _check_version(plan.version, expected_version, "plan")
+            blockers = await tx.apps_using(plan_id=plan.id)
+            if blockers:
+                raise FailedPrecondition(
+                    "PLAN_IN_USE",
+                    f"Plan {plan.code!r} is assigned to {len(blockers)} app(s); retire it "
+                    "instead, or move those apps to another plan first.",
+                    blockers=blockers,
+                )
+            await tx.delete_plan(plan.id)
+            await self._audit(tx, principal, "plan.delete", "plan", plan.code, None)
+
     # -- apps --------------------------------------------------------------------------------
 
     def _validate_app_fields(

@@ -269,6 +269,27 @@ class SqlRegistryTx:
         )
         return bool(result.rowcount == 1)
 
+    async def apps_using(
+        self, *, region_id: str | None = None, plan_id: str | None = None
+    ) -> list[str]:
+        condition = t.apps.c.region_id == region_id if region_id else t.apps.c.plan_id == plan_id
+        rows = await self._c.execute(
+            select(t.tenants.c.slug, t.apps.c.slug)
+            .join(t.tenants, t.tenants.c.id == t.apps.c.tenant_id)
+            .where(condition)
+            .order_by(t.tenants.c.slug, t.apps.c.slug)
+        )
+        return [f"app:{tenant}/{slug}" for tenant, slug in rows]
+
+    async def delete_region(self, region_id: str) -> None:
+        await self._c.execute(
+            delete(t.region_databases).where(t.region_databases.c.region_id == region_id)
+        )
+        await self._c.execute(delete(t.regions).where(t.regions.c.id == region_id))
+
+    async def delete_plan(self, plan_id: str) -> None:
+        await self._c.execute(delete(t.plans).where(t.plans.c.id == plan_id))
+
     # -- plans -----------------------------------------------------------------------------
 
     @staticmethod
