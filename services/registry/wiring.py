@@ -100,12 +100,11 @@ class RegistryComponent:
         return self._server.address
 
     async def start(self) -> None:
-        secret = self._runtime.keys.bootstrap_admin_secret
-        if secret:
-            changed = await self.service.bootstrap(
-                self._runtime.settings.bootstrap_admin_client_id, secret
-            )
-            log.info("bootstrap checked", changed=changed)
+        changed = await self.service.bootstrap(
+            self._runtime.settings.bootstrap_admin_client_id,
+            self._runtime.keys.bootstrap_admin_secret,
+        )
+        log.info("bootstrap checked", changed=changed)
         await self._server.start()
 
     async def stop(self, grace: float) -> None:

@@ -403,3 +403,14 @@ async def test_registry_replicas_bootstrapping_together_seed_once_and_audit_the_
     assert [(e["action"], e["actor_id"]) for e in events["items"]] == [
         ("client.secret.configure", "control-plane/service:registry")
     ]
+
+
+async def test_bootstrap_without_a_configured_secret_seeds_the_platform_but_no_admin_client(
+    platform: Any, admin: Api
+) -> None:
+    registry = platform.components["registry"]
+    client_id = unique("unconfigured-admin")
+    assert await registry.service.bootstrap(client_id, None) is False
+    missing = await admin.get(f"/api/v1/tenants/control-plane/clients/{client_id}")
+    assert missing.status_code == 404
+    assert (await admin.get("/api/v1/tenants/control-plane")).status_code == 200

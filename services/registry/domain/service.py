@@ -1097,8 +1097,9 @@ class RegistryService:
         await tx.insert_app(app)
         return app
 
-    async def bootstrap(self, admin_client_id: str, admin_secret: str) -> bool:
-        """Seed the control-plane tenant, its system apps and the bootstrap admin client.
+    async def bootstrap(self, admin_client_id: str, admin_secret: str | None) -> bool:
+        """Seed the control-plane tenant, its system apps and (with a secret) the bootstrap
+        admin client.
 
         Idempotent; safe on every start. When the configured admin secret differs from the
         stored one, the configured secret replaces it (configuration is the source of truth).
@@ -1135,6 +1136,9 @@ class RegistryService:
             )
             ids = await tx.permission_ids(tenant.id, [SYSTEM_APP, CONTROL_PLANE_APP])
             await tx.grant_role_permissions(role_id, sorted(ids.values()))
+            if admin_secret is None:
+                # No configured secret: seed the platform, leave the admin client alone.
+                return changed
             client = await tx.get_client(admin_client_id)
             if client is None:
                 client = Client(
