@@ -140,6 +140,14 @@ async def test_token_endpoint_rejects_malformed_requests_with_rfc6749_bodies(
     assert repeated.status_code == 400
     assert repeated.json()["error"] == "invalid_request"
 
+    oversized = await admin.http.post(
+        f"/t/{tenant}/oauth2/token",
+        auth=(app["client_id"], app["client_secret"]),
+        data={"grant_type": "client_credentials", "scope": "x" * 20_000},
+    )
+    assert oversized.status_code == 400
+    assert oversized.json()["error"] == "invalid_request"
+
     json_body = await admin.http.post(
         f"/t/{tenant}/oauth2/token", json={"grant_type": "client_credentials"}
     )

@@ -24,6 +24,8 @@ from services.gateway.problems import oauth_error, oauth_error_response, problem
 router = APIRouter(tags=["oauth2"])
 _TENANT = re.compile(r"[a-z][a-z0-9-]{1,62}")
 _JWKS_MAX_AGE = 300
+# A token request is a handful of short parameters; anything larger is abuse.
+MAX_TOKEN_REQUEST_BYTES = 16 * 1024
 
 
 def _clients(request: Request) -> GatewayClients:
@@ -58,7 +60,18 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
         return oauth_error(
             "invalid_request", "Send the parameters as application/x-www-form-urlencoded."
         )
-    pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TOKEN_REQUEST_BYTES:
+        # Refuse before reading: a declared length is enough to know.
+        return oauth_error(
+            "invalid_request", f"The request body exceeds {MAX_TOKEN_REQUEST_BYTES} bytes."
+        )
+    raw = await request.body()
+    if len(raw) > MAX_TOKEN_REQUEST_BYTES:
+        return oauth_error(
+            "invalid_request", f"The request body exceeds {MAX_TOKEN_REQUEST_BYTES} bytes."
+        )
+    pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
     params: dict[str, str] = {}
     for key, value in pairs:
         if key in params and key != "resource":
