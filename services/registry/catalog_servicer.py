@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
 from tessera.registry.v1 import catalog_pb2 as pb
 from tessera.registry.v1 import catalog_pb2_grpc
 
@@ -21,8 +19,7 @@ from services.registry.domain.catalog_service import (
     Scope,
 )
 
-# grpc.aio.ServicerContext; grpcio ships no type hints.
-Ctx: TypeAlias = Any
+Ctx = cv.ServicerContext
 
 
 def _referenced(entry: ReferencedEntry) -> pb.ReferencedEntry:

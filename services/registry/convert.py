@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from tessera.registry.v1 import registry_pb2 as pb
@@ -248,3 +248,17 @@ def grant_pb(grant: GrantContext) -> pb.ClientGrantContext:
         scopes=list(grant.scopes),
         audiences=list(grant.audiences),
     )
+
+
+# grpc.aio.ServicerContext as the servicers see it; grpcio ships no type hints.
+ServicerContext: TypeAlias = Any
+
+
+def optional(message: Any, name: str) -> Any:
+    """The value of a proto3 ``optional`` field, or None when the caller left it unset."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def string_list(message: Any, name: str) -> tuple[str, ...] | None:
+    """An optional ``StringList`` field: None = leave unchanged, () = set to empty."""
+    return tuple(getattr(message, name).values) if message.HasField(name) else None

@@ -5,8 +5,6 @@ Protobuf ↔ domain translation of directory values lives here too (no rules).
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
 from tessera.registry.v1 import directory_pb2 as pb
 from tessera.registry.v1 import directory_pb2_grpc
 
@@ -27,12 +25,7 @@ from services.registry.domain.directory_models import (
 )
 from services.registry.domain.directory_service import DirectoryService
 
-# grpc.aio.ServicerContext; grpcio ships no type hints.
-Ctx: TypeAlias = Any
-
-
-def _opt(message: Any, name: str) -> Any:
-    return getattr(message, name) if message.HasField(name) else None
+Ctx = cv.ServicerContext
 
 
 def user_pb(user: User) -> pb.User:
@@ -116,10 +109,10 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         principal = await self._auth.principal(context)
         draft = UserDraft(
             email=request.email,
-            first_name=_opt(request, "first_name"),
-            last_name=_opt(request, "last_name"),
-            username=_opt(request, "username"),
-            password=_opt(request, "password"),
+            first_name=cv.optional(request, "first_name"),
+            last_name=cv.optional(request, "last_name"),
+            username=cv.optional(request, "username"),
+            password=cv.optional(request, "password"),
             email_verified=request.email_verified,
         )
         return user_pb(await self._s.create_user(principal, request.tenant, draft))
@@ -147,11 +140,11 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def UpdateUser(self, request: pb.UpdateUserRequest, context: Ctx) -> pb.User:
         principal = await self._auth.principal(context)
         patch = UserPatch(
-            email=_opt(request, "email"),
-            first_name=_opt(request, "first_name"),
-            last_name=_opt(request, "last_name"),
-            username=_opt(request, "username"),
-            email_verified=_opt(request, "email_verified"),
+            email=cv.optional(request, "email"),
+            first_name=cv.optional(request, "first_name"),
+            last_name=cv.optional(request, "last_name"),
+            username=cv.optional(request, "username"),
+            email_verified=cv.optional(request, "email_verified"),
         )
         return user_pb(
             await self._s.update_user(
@@ -248,7 +241,9 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
 
     async def UpdateRole(self, request: pb.UpdateRoleRequest, context: Ctx) -> pb.Role:
         principal = await self._auth.principal(context)
-        patch = RolePatch(name=_opt(request, "name"), description=_opt(request, "description"))
+        patch = RolePatch(
+            name=cv.optional(request, "name"), description=cv.optional(request, "description")
+        )
         return role_pb(
             await self._s.update_role(
                 principal, request.tenant, request.role, patch, request.expected_etag
@@ -303,8 +298,8 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def UpdateGroup(self, request: pb.UpdateGroupRequest, context: Ctx) -> pb.Group:
         principal = await self._auth.principal(context)
         patch = GroupPatch(
-            name=_opt(request, "name"),
-            bound_to=tuple(request.bound_to.values) if request.HasField("bound_to") else None,
+            name=cv.optional(request, "name"),
+            bound_to=cv.string_list(request, "bound_to"),
         )
         return group_pb(
             await self._s.update_group(

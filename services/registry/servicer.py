@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
 from tessera.registry.v1 import registry_pb2 as pb
 from tessera.registry.v1 import registry_pb2_grpc
 
@@ -29,16 +27,7 @@ from services.registry.domain.commands import (
 from services.registry.domain.resolution import ResolutionService
 from services.registry.domain.service import RegistryService
 
-# grpc.aio.ServicerContext; grpcio ships no type hints.
-Ctx: TypeAlias = Any
-
-
-def _opt(message: Any, name: str) -> Any:
-    return getattr(message, name) if message.HasField(name) else None
-
-
-def _list(message: Any, name: str) -> tuple[str, ...] | None:
-    return tuple(getattr(message, name).values) if message.HasField(name) else None
+Ctx = cv.ServicerContext
 
 
 def _credentials(issued: IssuedCredentials) -> pb.ClientCredentials:
@@ -71,7 +60,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             TenantDraft(
                 slug=request.slug,
                 display_name=request.display_name,
-                app_limit=_opt(request, "app_limit"),
+                app_limit=cv.optional(request, "app_limit"),
                 settings=cv.settings_to_dict(request.settings),
             ),
         )
@@ -103,8 +92,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateTenant(self, request: pb.UpdateTenantRequest, context: Ctx) -> pb.Tenant:
         principal = await self._auth.principal(context)
         patch = TenantPatch(
-            display_name=_opt(request, "display_name"),
-            app_limit=_opt(request, "app_limit"),
+            display_name=cv.optional(request, "display_name"),
+            app_limit=cv.optional(request, "app_limit"),
             settings=cv.settings_to_dict(request.settings)
             if request.HasField("settings")
             else None,
@@ -139,7 +128,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             principal,
             request.page.page_size,
             cv.page_offset(request.page.page_token),
-            _opt(request, "active"),
+            cv.optional(request, "active"),
         )
         return pb.ListRegionsResponse(
             regions=[cv.region_pb(r) for r in page.items],
@@ -149,7 +138,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     async def UpdateRegion(self, request: pb.UpdateRegionRequest, context: Ctx) -> pb.Region:
         principal = await self._auth.principal(context)
-        patch = RegionPatch(name=_opt(request, "name"), active=_opt(request, "active"))
+        patch = RegionPatch(
+            name=cv.optional(request, "name"), active=cv.optional(request, "active")
+        )
         return cv.region_pb(
             await self._s.update_region(principal, request.region, patch, request.expected_version)
         )
@@ -217,8 +208,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: Ctx) -> pb.Plan:
         principal = await self._auth.principal(context)
         patch = PlanPatch(
-            name=_opt(request, "name"),
-            status=_opt(request, "status"),
+            name=cv.optional(request, "name"),
+            status=cv.optional(request, "status"),
             limits=dict(request.limits) if request.replace_limits else None,
         )
         return cv.plan_pb(
@@ -239,7 +230,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             allowed_domains=tuple(request.allowed_domains),
             auto_grant_on_signup=request.auto_grant_on_signup,
             service_codes=tuple(request.service_codes),
-            plan=_opt(request, "plan"),
+            plan=cv.optional(request, "plan"),
             storage=cv.storage_input(request.storage) if request.HasField("storage") else None,
             settings=cv.settings_to_dict(request.settings),
             enabled=True if not request.HasField("enabled") else request.enabled,
@@ -259,7 +250,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.tenant,
             request.page.page_size,
             cv.page_offset(request.page.page_token),
-            _opt(request, "enabled"),
+            cv.optional(request, "enabled"),
             request.query,
             request.order_by,
         )
@@ -272,21 +263,21 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateApp(self, request: pb.UpdateAppRequest, context: Ctx) -> pb.App:
         principal = await self._auth.principal(context)
         patch = AppPatch(
-            display_name=_opt(request, "display_name"),
-            description=_opt(request, "description"),
-            enabled=_opt(request, "enabled"),
-            redirect_uris=_list(request, "redirect_uris"),
-            post_logout_redirect_uris=_list(request, "post_logout_redirect_uris"),
-            allowed_domains=_list(request, "allowed_domains"),
-            auto_grant_on_signup=_opt(request, "auto_grant_on_signup"),
-            service_codes=_list(request, "service_codes"),
-            plan=_opt(request, "plan"),
+            display_name=cv.optional(request, "display_name"),
+            description=cv.optional(request, "description"),
+            enabled=cv.optional(request, "enabled"),
+            redirect_uris=cv.string_list(request, "redirect_uris"),
+            post_logout_redirect_uris=cv.string_list(request, "post_logout_redirect_uris"),
+            allowed_domains=cv.string_list(request, "allowed_domains"),
+            auto_grant_on_signup=cv.optional(request, "auto_grant_on_signup"),
+            service_codes=cv.string_list(request, "service_codes"),
+            plan=cv.optional(request, "plan"),
             storage=cv.storage_input(request.storage) if request.HasField("storage") else None,
             clear_storage=request.clear_storage,
             settings=cv.settings_to_dict(request.settings)
             if request.HasField("settings")
             else None,
-            grant_types=_list(request, "grant_types"),
+            grant_types=cv.string_list(request, "grant_types"),
         )
         return cv.app_pb(
             await self._s.update_app(
@@ -364,13 +355,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateClient(self, request: pb.UpdateClientRequest, context: Ctx) -> pb.Client:
         principal = await self._auth.principal(context)
         patch = ClientPatch(
-            display_name=_opt(request, "display_name"),
-            description=_opt(request, "description"),
-            enabled=_opt(request, "enabled"),
-            apps=_list(request, "apps"),
-            grant_types=_list(request, "grant_types"),
-            scopes=_list(request, "scopes"),
-            roles=_list(request, "roles"),
+            display_name=cv.optional(request, "display_name"),
+            description=cv.optional(request, "description"),
+            enabled=cv.optional(request, "enabled"),
+            apps=cv.string_list(request, "apps"),
+            grant_types=cv.string_list(request, "grant_types"),
+            scopes=cv.string_list(request, "scopes"),
+            roles=cv.string_list(request, "roles"),
         )
         view = await self._clients.update_client(
             principal, request.tenant, request.client_id, patch, request.expected_version
