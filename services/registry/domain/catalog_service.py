@@ -37,13 +37,13 @@ from services.common.changes import Change, ChangeBus
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
     ValidationErrors,
 )
 from services.registry.domain import audit, rules
 from services.registry.domain.models import App, PageOf, PageRequest, Tenant
+from services.registry.domain.paging import page_request
 from services.registry.domain.ports import AuditStore
 
 # Catalogs the platform seeds itself; no API call may change them (domain/catalog.py).
@@ -719,14 +719,6 @@ class CatalogService:
             raise NotFound("APP_NOT_FOUND", f"Tenant {tenant.slug!r} has no app {ref!r}.")
         return app
 
-    @staticmethod
-    def _page(size: int, offset: int) -> PageRequest:
-        if size < 0 or size > 200:
-            raise InvalidArgument(
-                "PAGE_SIZE_INVALID", "page_size must be between 1 and 200 (0 = default 50)."
-            )
-        return PageRequest(size=size or 50, offset=max(offset, 0))
-
     # -- permission catalog ------------------------------------------------------------------
 
     async def register_permissions(
@@ -821,7 +813,7 @@ class CatalogService:
         """Catalog entries, by service then code; deprecated ones only when asked."""
         _require_any(principal, tenant_slug, "permission:write", "app:read")
         code = rules.checked(validate_service, service) if service else None
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             return await tx.list_permissions(tenant.id, code, include_deprecated, page)
@@ -878,7 +870,7 @@ class CatalogService:
         self, principal: Principal, tenant_slug: str, app_ref: str, size: int, offset: int
     ) -> PageOf[Scope]:
         principal.require("app:read", tenant_slug)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app = await self._app(tx, tenant, app_ref) if app_ref else None
@@ -993,7 +985,7 @@ class CatalogService:
         self, principal: Principal, tenant_slug: str, app_ref: str, size: int, offset: int
     ) -> PageOf[ResourceServer]:
         principal.require("app:read", tenant_slug)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app = await self._app(tx, tenant, app_ref) if app_ref else None

@@ -21,7 +21,6 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    StaleVersion,
     ValidationErrors,
 )
 from services.common.secrets import (
@@ -32,6 +31,7 @@ from services.common.secrets import (
 )
 from services.registry.domain import audit, rules
 from services.registry.domain.catalog import DEFAULT_GRANT_TYPES, GRANT_TYPES
+from services.registry.domain.concurrency import changed_concurrently, check_version
 from services.registry.domain.escalation import ensure_no_escalation
 from services.registry.domain.models import (
     App,
@@ -39,9 +39,9 @@ from services.registry.domain.models import (
     ClientSecretRecord,
     NamedRef,
     PageOf,
-    PageRequest,
     Tenant,
 )
+from services.registry.domain.paging import page_request
 from services.registry.domain.ports import RegistryTx, UnitOfWork
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -323,10 +323,7 @@ class ClientService:
         self, principal: Principal, tenant_slug: str, size: int, offset: int, app: str
     ) -> PageOf[ClientView]:
         principal.require("client:read", tenant_slug)
-        if not 0 <= size <= 200:
-            raise InvalidArgument(
-                "PAGE_SIZE_INVALID", "page_size must be between 1 and 200 (0 = default 50)."
-            )
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app_id = None
@@ -335,9 +332,9 @@ class ClientService:
                 if found is None:
                     raise NotFound("APP_NOT_FOUND", f"Tenant {tenant.slug!r} has no app {app!r}.")
                 app_id = found.id
-            page = await tx.list_clients(tenant.id, PageRequest(size or 50, max(offset, 0)), app_id)
-            views = [await self._view(tx, tenant, c) for c in page.items]
-        return PageOf(items=views, total=page.total, next_offset=page.next_offset)
+            clients = await tx.list_clients(tenant.id, page, app_id)
+            views = [await self._view(tx, tenant, c) for c in clients.items]
+        return PageOf(items=views, total=clients.total, next_offset=clients.next_offset)
 
     async def update_client(
         self,
@@ -365,13 +362,7 @@ class ClientService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             client = await self._client(tx, tenant, client_id)
-            if expected_version and expected_version != client.version:
-                raise StaleVersion(
-                    "VERSION_MISMATCH",
-                    f"The client changed since you read it (you sent version {expected_version}, it "
-                    f"is now {client.version}); re-read it and apply your change again.",
-                    metadata={"current_version": str(client.version)},
-                )
+            check_version(client.version, expected_version, "client")
             grant_types = (
                 self._grant_types(errors, patch.grant_types, client.confidential)
                 if patch.grant_types is not None
@@ -403,9 +394,7 @@ class ClientService:
                 version=client.version + 1,
             )
             if not await tx.update_client(updated, client.version, now):
-                raise StaleVersion(
-                    "VERSION_MISMATCH", "The client changed concurrently; re-read it and retry."
-                )
+                raise changed_concurrently("client")
             await tx.set_client_apps(client.id, [a.id for a in apps])
             await tx.set_client_scopes(client.id, [s.id for s in scopes])
             await tx.set_client_roles(client.id, [r.id for r in roles])

@@ -31,11 +31,11 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    StaleVersion,
     ValidationErrors,
 )
 from services.registry.domain import audit, rules
 from services.registry.domain import directory_rules as dr
+from services.registry.domain.concurrency import changed_concurrently, check_etag, check_version
 from services.registry.domain.directory_models import (
     ALL_APPS,
     AUTO_GRANT_ACTOR,
@@ -60,6 +60,7 @@ from services.registry.domain.directory_models import (
 )
 from services.registry.domain.escalation import ensure_no_escalation
 from services.registry.domain.models import App, PageOf, PageRequest, Tenant
+from services.registry.domain.paging import page_request
 from services.registry.domain.ports import AuditStore
 
 S = TypeVar("S", bound=StrEnum)
@@ -177,28 +178,6 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _check_version(found: int, expected: int, what: str) -> None:
-    """Optimistic concurrency on a numbered version: ``expected == 0`` means unconditional."""
-    if expected and expected != found:
-        raise StaleVersion(
-            "VERSION_MISMATCH",
-            f"The {what} changed since you read it (you sent version {expected}, it is now "
-            f"{found}); re-read it and apply your change again.",
-            metadata={"current_version": str(found)},
-        )
-
-
-def _check_etag(found: str, expected: str, what: str) -> None:
-    """Optimistic concurrency on a content ETag (roles, groups): ``""`` = unconditional."""
-    if expected and expected != found:
-        raise StaleVersion(
-            "VERSION_MISMATCH",
-            f"The {what} changed since you read it (you sent ETag {expected!r}, it is now "
-            f"{found!r}); re-read it and apply your change again.",
-            metadata={"current_etag": found},
-        )
-
-
 def _parse_status(value: str, kind: type[S], field: str = "status") -> S | None:
     if not value:
         return None
@@ -300,14 +279,6 @@ class DirectoryService:
         return found
 
     @staticmethod
-    def _page(size: int, offset: int) -> PageRequest:
-        if size < 0 or size > 200:
-            raise InvalidArgument(
-                "PAGE_SIZE_INVALID", "page_size must be between 1 and 200 (0 = default 50)."
-            )
-        return PageRequest(size=size or 50, offset=max(offset, 0))
-
-    @staticmethod
     def _system_role(role: Role) -> None:
         if role.system:
             raise FailedPrecondition(
@@ -390,7 +361,7 @@ class DirectoryService:
         """Users ordered by email; ``query`` matches a substring of email, names or username."""
         principal.require("user:read", tenant_slug)
         wanted = _parse_status(status, UserStatus)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             return await tx.list_users(tenant.id, page, query.strip(), wanted)
@@ -412,14 +383,14 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref, for_update=True)
-            _check_version(user.version, expected_version, "user")
+            check_version(user.version, expected_version, "user")
             outcome = await change(tx, tenant, user)
             if outcome is None:
                 return user
             updated, action, details = outcome
             updated = replace(updated, version=user.version + 1, updated_at=self._now())
             if not await tx.update_user(updated, user.version):
-                _check_version(-1, user.version, "user")
+                raise changed_concurrently("user")
             await self._audit(tx, principal, action, "user", user.id, tenant, details)
         await self._publish(tenant, "user", user.id)
         return updated
@@ -583,7 +554,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref, for_update=True)
-            _check_version(user.version, expected_version, "user")
+            check_version(user.version, expected_version, "user")
             await tx.delete_user(user.id)
             await self._audit(
                 tx, principal, "user.delete", "user", user.id, tenant, {"email": user.email}
@@ -688,7 +659,7 @@ class DirectoryService:
     ) -> PageOf[Role]:
         """Roles ordered by code; with ``app_ref`` only the roles bound to that app."""
         principal.require("role:read", tenant_slug)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app_id = (await self._app(tx, tenant, app_ref)).id if app_ref.strip() else None
@@ -721,7 +692,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
-            _check_etag(role.etag, expected_etag, "role")
+            check_etag(role.etag, expected_etag, "role")
             updated = replace(
                 role,
                 name=role.name if name is None else name,
@@ -748,7 +719,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
-            _check_etag(role.etag, expected_etag, "role")
+            check_etag(role.etag, expected_etag, "role")
             blockers = await tx.role_blockers(role.id)
             if blockers:
                 raise FailedPrecondition(
@@ -780,7 +751,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
-            _check_etag(role.etag, expected_etag, "role")
+            check_etag(role.etag, expected_etag, "role")
             catalog = await tx.catalog_entries(
                 tenant.id, [(r.service.strip(), r.code.strip()) for r in refs]
             )
@@ -878,7 +849,7 @@ class DirectoryService:
         self, principal: Principal, tenant_slug: str, size: int, offset: int, query: str
     ) -> PageOf[Group]:
         principal.require("user:read", tenant_slug)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             return await tx.list_groups(tenant.id, page, query.strip())
@@ -897,7 +868,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             group = await self._group(tx, tenant, group_ref, for_update=True)
-            _check_etag(group.etag, expected_etag, "group")
+            check_etag(group.etag, expected_etag, "group")
             outcome = await change(tx, tenant, group)
             if outcome is None:
                 return group
@@ -981,7 +952,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             group = await self._group(tx, tenant, group_ref, for_update=True)
-            _check_etag(group.etag, expected_etag, "group")
+            check_etag(group.etag, expected_etag, "group")
             await tx.delete_group(group.id)
             await self._audit(
                 tx, principal, "group.delete", "group", group.id, tenant, {"code": group.code}
@@ -1099,7 +1070,7 @@ class DirectoryService:
                 user, token_version=user.token_version + 1, version=user.version + 1, updated_at=now
             )
             if not await tx.update_user(bumped, user.version):
-                _check_version(-1, user.version, "user")
+                raise changed_concurrently("user")
             await self._audit(
                 tx,
                 principal,
@@ -1123,7 +1094,7 @@ class DirectoryService:
     ) -> PageOf[Membership]:
         principal.require("user:read", tenant_slug)
         wanted = _parse_status(status, MembershipStatus)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref)
@@ -1142,7 +1113,7 @@ class DirectoryService:
     ) -> PageOf[Membership]:
         principal.require("user:read", tenant_slug)
         wanted = _parse_status(status, MembershipStatus)
-        page = self._page(size, offset)
+        page = page_request(size, offset)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             app = await self._app(tx, tenant, app_ref)

@@ -21,7 +21,6 @@ from services.common.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    StaleVersion,
     ValidationErrors,
 )
 from services.common.secrets import (
@@ -54,6 +53,7 @@ from services.registry.domain.commands import (
     TenantDraft,
     TenantPatch,
 )
+from services.registry.domain.concurrency import changed_concurrently, check_version
 from services.registry.domain.models import (
     DEFAULT_TENANT_SETTINGS,
     App,
@@ -61,7 +61,6 @@ from services.registry.domain.models import (
     Client,
     ClientSecretRecord,
     PageOf,
-    PageRequest,
     Plan,
     PlanStatus,
     Region,
@@ -70,6 +69,7 @@ from services.registry.domain.models import (
     StorageConfig,
     Tenant,
 )
+from services.registry.domain.paging import page_request
 from services.registry.domain.ports import RegistryTx, UnitOfWork
 from services.registry.domain.settings_rules import validate_settings
 
@@ -91,17 +91,6 @@ class RegistryConfig:
 
 def _new_id() -> str:
     return str(uuid.uuid4())
-
-
-def _check_version(found: int, expected: int, what: str) -> None:
-    """Optimistic concurrency: ``expected == 0`` means unconditional."""
-    if expected and expected != found:
-        raise StaleVersion(
-            "VERSION_MISMATCH",
-            f"The {what} changed since you read it (you sent version {expected}, it is now "
-            f"{found}); re-read it and apply your change again.",
-            metadata={"current_version": str(found)},
-        )
 
 
 class RegistryService:
@@ -152,13 +141,6 @@ class RegistryService:
         if found is None:
             raise NotFound("APP_NOT_FOUND", f"Tenant {tenant.slug!r} has no app {app!r}.")
         return found
-
-    def _page(self, size: int, offset: int) -> PageRequest:
-        if size < 0 or size > 200:
-            raise InvalidArgument(
-                "PAGE_SIZE_INVALID", "page_size must be between 1 and 200 (0 = default 50)."
-            )
-        return PageRequest(size=size or 50, offset=max(offset, 0))
 
     # -- tenants -----------------------------------------------------------------------------
 
@@ -241,7 +223,7 @@ class RegistryService:
                 f"order_by must be one of {', '.join(TENANT_ORDER_FIELDS)} (prefix - for descending).",
             )
         async with self._read() as tx:
-            return await tx.list_tenants(self._page(size, offset), query, order_by)
+            return await tx.list_tenants(page_request(size, offset), query, order_by)
 
     async def update_tenant(
         self, principal: Principal, slug: str, patch: TenantPatch, expected_version: int
@@ -259,7 +241,7 @@ class RegistryService:
         errors.raise_if_any()
         async with self._tx() as tx:
             tenant = await self._tenant(tx, slug, for_update=True)
-            _check_version(tenant.version, expected_version, "tenant")
+            check_version(tenant.version, expected_version, "tenant")
             updated = replace(
                 tenant,
                 display_name=name or tenant.display_name,
@@ -271,7 +253,7 @@ class RegistryService:
                 updated_at=self._now(),
             )
             if not await tx.update_tenant(updated, tenant.version):
-                _check_version(-1, tenant.version, "tenant")
+                raise changed_concurrently("tenant")
             await self._audit(
                 tx,
                 principal,
@@ -340,7 +322,7 @@ class RegistryService:
     ) -> PageOf[Region]:
         self._require_region_reader(principal)
         async with self._read() as tx:
-            return await tx.list_regions(self._page(size, offset), active)
+            return await tx.list_regions(page_request(size, offset), active)
 
     async def update_region(
         self, principal: Principal, region: str, patch: RegionPatch, expected_version: int
@@ -357,7 +339,7 @@ class RegistryService:
             found = await tx.get_region(region)
             if found is None:
                 raise NotFound("REGION_NOT_FOUND", f"There is no license region {region!r}.")
-            _check_version(found.version, expected_version, "region")
+            check_version(found.version, expected_version, "region")
             updated = replace(
                 found,
                 name=name or found.name,
@@ -365,7 +347,7 @@ class RegistryService:
                 version=found.version + 1,
             )
             if not await tx.update_region(updated, found.version, self._now()):
-                _check_version(-1, found.version, "region")
+                raise changed_concurrently("region")
             await self._audit(
                 tx,
                 principal,
@@ -488,7 +470,7 @@ class RegistryService:
         if status and status not in {s.value for s in PlanStatus}:
             raise InvalidArgument("PLAN_STATUS_INVALID", "status must be 'active' or 'retired'.")
         async with self._read() as tx:
-            return await tx.list_plans(self._page(size, offset), status or None)
+            return await tx.list_plans(page_request(size, offset), status or None)
 
     async def update_plan(
         self, principal: Principal, plan: str, patch: PlanPatch, expected_version: int
@@ -510,7 +492,7 @@ class RegistryService:
             found = await tx.get_plan(plan)
             if found is None:
                 raise NotFound("PLAN_NOT_FOUND", f"There is no plan {plan!r}.")
-            _check_version(found.version, expected_version, "plan")
+            check_version(found.version, expected_version, "plan")
             updated = replace(
                 found,
                 name=name or found.name,
@@ -519,7 +501,7 @@ class RegistryService:
                 version=found.version + 1,
             )
             if not await tx.update_plan(updated, found.version, self._now()):
-                _check_version(-1, found.version, "plan")
+                raise changed_concurrently("plan")
             await self._audit(
                 tx,
                 principal,
@@ -542,7 +524,7 @@ class RegistryService:
             region = await tx.get_region(region_ref)
             if region is None:
                 raise NotFound("REGION_NOT_FOUND", f"There is no license region {region_ref!r}.")
-            _check_version(region.version, expected_version, "region")
+            check_version(region.version, expected_version, "region")
             blockers = await tx.apps_using(region_id=region.id)
             if blockers:
                 raise FailedPrecondition(
@@ -562,7 +544,7 @@ class RegistryService:
             plan = await tx.get_plan(plan_ref)
             if plan is None:
                 raise NotFound("PLAN_NOT_FOUND", f"There is no plan {plan_ref!r}.")
-            _check_version(plan.version, expected_version, "plan")
+            check_version(plan.version, expected_version, "plan")
             blockers = await tx.apps_using(plan_id=plan.id)
             if blockers:
                 raise FailedPrecondition(
@@ -864,7 +846,7 @@ class RegistryService:
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             return await tx.list_apps(
-                tenant.id, self._page(size, offset), enabled, query.strip(), order_by
+                tenant.id, page_request(size, offset), enabled, query.strip(), order_by
             )
 
     async def update_app(
@@ -896,7 +878,7 @@ class RegistryService:
                 raise FailedPrecondition(
                     "SYSTEM_APP", f"{app.slug!r} is a system app and cannot be changed."
                 )
-            _check_version(app.version, expected_version, "app")
+            check_version(app.version, expected_version, "app")
             fields = self._validate_app_fields(
                 errors,
                 slug=app.slug,
@@ -945,7 +927,7 @@ class RegistryService:
             )
             self._check_redirect_requirement(updated.grant_types, updated.redirect_uris)
             if not await tx.update_app(updated, app.version):
-                _check_version(-1, app.version, "app")
+                raise changed_concurrently("app")
             changed = [k for k, v in vars(patch).items() if v not in (None, False)]
             await self._audit(
                 tx, principal, "app.update", "app", app.id, tenant, {"fields": changed}
@@ -968,7 +950,7 @@ class RegistryService:
                 raise FailedPrecondition(
                     "SYSTEM_APP", f"{app.slug!r} is a system app and can never be deleted."
                 )
-            _check_version(app.version, expected_version, "app")
+            check_version(app.version, expected_version, "app")
             blockers = await tx.app_blockers(app.id)
             if blockers:
                 raise FailedPrecondition(
@@ -1046,7 +1028,7 @@ class RegistryService:
         principal.require("audit:read", tenant_slug)
         async with self._read() as tx:
             tenant = await self._tenant(tx, tenant_slug)
-            return await tx.list_audit(tenant.id, self._page(size, offset), action, target_id)
+            return await tx.list_audit(tenant.id, page_request(size, offset), action, target_id)
 
     # -- bootstrap ---------------------------------------------------------------------------
 
