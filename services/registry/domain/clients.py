@@ -165,7 +165,11 @@ class ClientService:
         return client
 
     async def _view(self, tx: RegistryTx, tenant: Tenant, client: Client) -> ClientView:
-        apps = [a for a in [await tx.get_app_by_id(i) for i in client.app_ids] if a is not None]
+        apps = [
+            a
+            for a in [await tx.get_app_by_id(i, with_client_ids=False) for i in client.app_ids]
+            if a is not None
+        ]
         return ClientView(
             client=client,
             tenant=tenant.slug,

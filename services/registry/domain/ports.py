@@ -67,7 +67,11 @@ class PlanStore(Protocol):
 
 class AppStore(Protocol):
     async def get_app(self, tenant_id: str, id_or_slug: str) -> App | None: ...
-    async def get_app_by_id(self, app_id: str) -> App | None: ...
+    async def get_app_by_id(self, app_id: str, *, with_client_ids: bool = True) -> App | None:
+        """``with_client_ids=False`` skips the query for the app's clients (``client_ids``
+        is then empty): the token path and client views do not read it."""
+        ...
+
     async def list_apps(
         self,
         tenant_id: str,

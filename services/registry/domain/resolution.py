@@ -197,7 +197,11 @@ class ResolutionService:
 
     @staticmethod
     async def _client_app(tx: RegistryTx, client: Client, app_ref: str) -> App:
-        apps = [a for a in [await tx.get_app_by_id(i) for i in client.app_ids] if a is not None]
+        apps = [
+            a
+            for a in [await tx.get_app_by_id(i, with_client_ids=False) for i in client.app_ids]
+            if a is not None
+        ]
         if app_ref:
             match = next((a for a in apps if app_ref in (a.slug, a.id)), None)
             if match is None:

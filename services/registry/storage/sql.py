@@ -358,16 +358,20 @@ class SqlRegistryTx:
             .outerjoin(t.regions, t.regions.c.id == t.apps.c.region_id)
         )
 
-    async def _app(self, row: Row[Any]) -> App:
+    async def _app(self, row: Row[Any], *, with_client_ids: bool = True) -> App:
         m = row._mapping
         client_rows = (
-            await self._c.execute(
-                select(t.clients.c.client_id)
-                .join(t.client_apps, t.client_apps.c.client_pk == t.clients.c.id)
-                .where(t.client_apps.c.app_id == m["id"])
-                .order_by(t.clients.c.created_at)
-            )
-        ).all()
+            (
+                await self._c.execute(
+                    select(t.clients.c.client_id)
+                    .join(t.client_apps, t.client_apps.c.client_pk == t.clients.c.id)
+                    .where(t.client_apps.c.app_id == m["id"])
+                    .order_by(t.clients.c.created_at)
+                )
+            ).all()
+            if with_client_ids
+            else []
+        )
         storage = m["storage"]
         return App(
             id=m["id"],
@@ -413,9 +417,9 @@ class SqlRegistryTx:
         ).first()
         return await self._app(row) if row else None
 
-    async def get_app_by_id(self, app_id: str) -> App | None:
+    async def get_app_by_id(self, app_id: str, *, with_client_ids: bool = True) -> App | None:
         row = (await self._c.execute(self._apps_query().where(t.apps.c.id == app_id))).first()
-        return await self._app(row) if row else None
+        return await self._app(row, with_client_ids=with_client_ids) if row else None
 
     async def list_apps(
         self, tenant_id: str, page: PageRequest, enabled: bool | None, query: str, order_by: str
