@@ -110,8 +110,11 @@ def test_local_verification(benchmark: Any, bench: Bench) -> None:
             "/t/bench/oauth2/token", data={"grant_type": "client_credentials"}, auth=auth
         )
     ).json()["access_token"]
-    verifier = TokenVerifier(
-        bench.platform.settings.public_url, HttpJwksSource(bench.platform.gateway_url, bench.http)
+    verifier = TokenVerifier.for_app(
+        bench.platform.settings.public_url,
+        HttpJwksSource(bench.platform.gateway_url, bench.http),
+        tenant="bench",
+        app="bench-app",
     )
 
     async def verify() -> None:

@@ -2,7 +2,8 @@
 
 Both answer the way RFC 6750 §3 asks of a resource server: no or a bad token → 401 /
 UNAUTHENTICATED (``invalid_token``); a valid token lacking a permission → 403 /
-PERMISSION_DENIED (``insufficient_scope``). ``app_code`` pins the app a token must have been
+PERMISSION_DENIED (``insufficient_scope``); the issuer's keys out of reach → 503 /
+UNAVAILABLE with a retry hint (not the caller's fault). ``app_code`` pins the app a token must have been
 minted for (Vendidit seed §3: "asserts claims.app_id matches this app's code").
 """
 
@@ -15,7 +16,9 @@ from typing import Any
 import grpc
 from fastapi import HTTPException, Request
 
-from tessera_sdk.verifier import TokenRejected, TokenVerifier, VerifiedToken
+from tessera_sdk.verifier import BaseTokenVerifier, KeysUnavailable, TokenRejected, VerifiedToken
+
+RETRY_AFTER_SECONDS = 2
 
 current_token: contextvars.ContextVar[VerifiedToken | None] = contextvars.ContextVar(
     "tessera_current_token", default=None
@@ -34,7 +37,7 @@ def _bearer(header: str) -> str | None:
 
 
 async def _check(
-    verifier: TokenVerifier, token: str, permissions: frozenset[str], app_code: str | None
+    verifier: BaseTokenVerifier, token: str, permissions: frozenset[str], app_code: str | None
 ) -> VerifiedToken:
     verified = await verifier.verify(token)
     if app_code is not None and verified.claims.get("app_code") != app_code:
@@ -46,7 +49,7 @@ async def _check(
 
 
 def require_token(
-    verifier: TokenVerifier, *, permissions: Iterable[str] = (), app_code: str | None = None
+    verifier: BaseTokenVerifier, *, permissions: Iterable[str] = (), app_code: str | None = None
 ) -> Callable[[Request], Awaitable[VerifiedToken]]:
     """A FastAPI dependency: ``token: VerifiedToken = Depends(require_token(verifier, ...))``."""
     needed = frozenset(permissions)
@@ -71,6 +74,10 @@ def require_token(
             raise HTTPException(
                 403, exc.message, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
             ) from exc
+        except KeysUnavailable as exc:
+            raise HTTPException(
+                503, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            ) from exc
 
     return dependency
 
@@ -82,7 +89,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(
         self,
-        verifier: TokenVerifier,
+        verifier: BaseTokenVerifier,
         *,
         permissions: Iterable[str] = (),
         app_code: str | None = None,
@@ -115,6 +122,8 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{exc.reason}: {exc.message}")
             except Forbidden as exc:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, exc.message)
+            except KeysUnavailable as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             reset = current_token.set(verified)
             try:
                 return await behaviour(request, context)

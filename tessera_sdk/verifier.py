@@ -7,6 +7,11 @@ confusion, never ``none`` or HS*); ``exp``/``nbf``/``iat`` hold with a small lee
 audience matches when one is expected. The JWKS is cached per tenant and refetched on an
 unknown ``kid`` at most once per ``min_refresh_seconds`` (key rotation publishes new keys
 before they sign, so an unknown kid after a refresh is a forgery, not a race).
+
+A resource server pins the tenant(s) whose issuer it trusts (``tenants=`` is required) and
+the audience it expects. Tessera's default audience of an access token is
+:func:`app_audience` — ``{public_url}/t/{tenant}/apps/{app}`` — which no other tenant's app
+can share even when the slugs are equal (ARCHITECTURE §3).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +31,22 @@ ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
 # What an issuer's tenant segment may look like; anything else is refused before a lookup.
 TENANT_SLUG = re.compile(r"[a-z][a-z0-9-]{1,62}")
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+def issuer_of(public_url: str, tenant: str) -> str:
+    """The issuer of a tenant's tokens: ``{public_url}/t/{tenant}``."""
+    return f"{public_url.rstrip('/')}/t/{tenant}"
+
+
+def app_audience(public_url: str, tenant: str, app: str) -> str:
+    """The default ``aud`` of access tokens minted for ``app`` of ``tenant``: unique
+    platform-wide because it is qualified by the tenant's issuer."""
+    return f"{issuer_of(public_url, tenant)}/apps/{app}"
+
+
+class KeysUnavailable(Exception):
+    """The issuing tenant's JWKS could not be fetched. Not the token's fault: answer 503
+    (retry later), never 401."""
 
 
 class TokenRejected(Exception):
@@ -76,35 +97,35 @@ class _CachedJwks:
 RevocationCheck = Callable[[VerifiedToken], Awaitable[None]]
 
 
-class TokenVerifier:
-    """Verifies access tokens of any tenant under ``public_url``."""
+class BaseTokenVerifier:
+    """The checks, JWKS cache and key lookup; which tenants' issuers count is decided by
+    ``accept_tenant``. Resource servers use :class:`TokenVerifier`, which pins them."""
 
     def __init__(
         self,
         public_url: str,
         source: JwksSource,
         *,
+        accept_tenant: Callable[[str], bool],
         audience: str | None = None,
         leeway_seconds: int = 30,
         cache_seconds: float = 300.0,
         min_refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.time,
         revocation_check: RevocationCheck | None = None,
-        tenants: frozenset[str] | None = None,
         max_cached_tenants: int = 1024,
     ) -> None:
-        """``audience``: the value your resource server expects in ``aud`` (None skips the
-        check: only for platform-internal callers that check the app instead). ``tenants``:
-        accept tokens of these tenants only (None = any tenant under ``public_url``)."""
+        """``audience``: the value expected in ``aud`` (None skips the check: only for
+        callers that check the app claim instead, such as Tessera's own services)."""
         self._issuer_prefix = public_url.rstrip("/") + "/t/"
         self._source = source
+        self._accept_tenant = accept_tenant
         self._audience = audience
         self._leeway = leeway_seconds
         self._cache_seconds = cache_seconds
         self._min_refresh = min_refresh_seconds
         self._clock = clock
         self._revocation_check = revocation_check
-        self._tenants = tenants
         self._max_cached = max_cached_tenants
         # Bounded (LRU): issuers are attacker-controlled until the signature checks out.
         self._cache: OrderedDict[str, _CachedJwks] = OrderedDict()
@@ -162,7 +183,7 @@ class TokenVerifier:
         tenant = issuer[len(self._issuer_prefix) :]
         if not TENANT_SLUG.fullmatch(tenant):
             raise TokenRejected("WRONG_ISSUER", "The token issuer is not a tenant issuer.")
-        if self._tenants is not None and tenant not in self._tenants:
+        if not self._accept_tenant(tenant):
             raise TokenRejected(
                 "WRONG_TENANT", f"Tokens of tenant {tenant!r} are not accepted here."
             )
@@ -194,8 +215,8 @@ class TokenVerifier:
         try:
             document = await self._source.fetch(tenant)
         except Exception as exc:
-            raise TokenRejected(
-                "JWKS_UNAVAILABLE", f"The signing keys of tenant {tenant!r} cannot be fetched."
+            raise KeysUnavailable(
+                f"The signing keys of tenant {tenant!r} cannot be fetched; retry shortly."
             ) from exc
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys", []):
@@ -213,3 +234,68 @@ class TokenVerifier:
     def _refresh_interval(self, cached: _CachedJwks) -> float:
         # A tenant with no key yet gets its first one when it first signs: look again soon.
         return self._min_refresh if cached.keys else min(1.0, self._min_refresh)
+
+
+class TokenVerifier(BaseTokenVerifier):
+    """Verifies access tokens for a resource server: only the issuers of ``tenants`` count.
+
+    ``tenants`` is required: a verifier that accepted any tenant under ``public_url`` would
+    take another tenant's token for an app of the same slug. Use :meth:`for_app` to pin one
+    tenant and the default audience of one app.
+    """
+
+    def __init__(
+        self,
+        public_url: str,
+        source: JwksSource,
+        *,
+        tenants: Iterable[str],
+        audience: str | None = None,
+        leeway_seconds: int = 30,
+        cache_seconds: float = 300.0,
+        min_refresh_seconds: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        revocation_check: RevocationCheck | None = None,
+    ) -> None:
+        if isinstance(tenants, str):
+            raise TypeError("tenants= takes a collection of tenant slugs, e.g. ['acme'].")
+        pinned = frozenset(tenants)
+        invalid = sorted(t for t in pinned if not TENANT_SLUG.fullmatch(t))
+        if not pinned or invalid:
+            raise ValueError(
+                "tenants= must name at least one tenant slug (lowercase letters, digits, "
+                f"hyphens), e.g. ['acme']; invalid: {invalid}."
+            )
+        self.tenants = pinned
+        super().__init__(
+            public_url,
+            source,
+            accept_tenant=pinned.__contains__,
+            audience=audience,
+            leeway_seconds=leeway_seconds,
+            cache_seconds=cache_seconds,
+            min_refresh_seconds=min_refresh_seconds,
+            clock=clock,
+            revocation_check=revocation_check,
+            max_cached_tenants=max(len(pinned), 1),
+        )
+
+    @classmethod
+    def for_app(
+        cls,
+        public_url: str,
+        source: JwksSource,
+        *,
+        tenant: str,
+        app: str,
+        **options: Any,
+    ) -> TokenVerifier:
+        """A verifier for the resource server of ``app`` in ``tenant``: its issuer pinned and
+        the app's default audience (:func:`app_audience`) required."""
+        return cls(
+            public_url,
+            source,
+            tenants=[tenant],
+            audience=app_audience(public_url, tenant, app),
+            **options,
+        )

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import grpc
 
-from services.common.errors import PermissionDenied, Unauthenticated
-from tessera_sdk.verifier import TokenRejected, TokenVerifier
+from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
+from tessera_sdk.verifier import BaseTokenVerifier, KeysUnavailable, TokenRejected
 
 CONTROL_PLANE_TENANT = "control-plane"
 # The system app whose catalog gates the admin API (Modgud seed "The system apps").
@@ -102,10 +102,16 @@ def bearer_from_metadata(metadata: Any) -> str | None:
     return None
 
 
+def accept_every_tenant(tenant: str) -> bool:
+    """Tessera's own services serve every tenant; each call is then scoped to the caller's
+    tenant by :meth:`Principal.require`."""
+    return True
+
+
 class Authenticator:
     """Turns the bearer token of an incoming call into a Principal."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, verifier: BaseTokenVerifier) -> None:
         self._verifier = verifier
 
     async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
@@ -122,6 +128,9 @@ class Authenticator:
             verified = await self._verifier.verify(token)
         except TokenRejected as exc:
             raise Unauthenticated(f"TOKEN_{exc.reason}", exc.message) from exc
+        except KeysUnavailable as exc:
+            # Our own dependency failed, not the caller's token (ARCHITECTURE §7).
+            raise Unavailable("KEYS_UNAVAILABLE", str(exc)) from exc
         return principal_from_claims(verified.tenant, verified.claims)
 
 

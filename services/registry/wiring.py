@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from services.common.auth import Authenticator
+from services.common.auth import Authenticator, accept_every_tenant
 from services.common.db import Database
 from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.grpc_server import GrpcServer, LazyChannel
@@ -20,7 +20,7 @@ from services.registry.domain.service import RegistryConfig, RegistryService
 from services.registry.revocation import RegistryRevocationCheck
 from services.registry.servicer import RegistryServicer
 from services.registry.storage.sql import SqlRegistryStorage
-from tessera_sdk.verifier import TokenVerifier
+from tessera_sdk.verifier import BaseTokenVerifier
 
 log = structlog.get_logger("tessera.registry")
 
@@ -34,9 +34,10 @@ class RegistryComponent:
         self.database = Database(settings, "registry")
         self._token_channel = LazyChannel(lambda: runtime.target("token"))
         storage = SqlRegistryStorage(self.database)
-        verifier = TokenVerifier(
+        verifier = BaseTokenVerifier(
             settings.public_url,
             GrpcJwksSource(self._token_channel),
+            accept_tenant=accept_every_tenant,
             revocation_check=RegistryRevocationCheck(storage),
         )
         deps = RegistryDeps(

@@ -114,7 +114,7 @@ def test_quickstart_pasted_into_bash_mints_a_verifiable_token(running: Running) 
         token["access_token"],
         key.key,
         algorithms=["ES256"],
-        audience="billing",
+        audience=f"{running.url}/t/acme/apps/billing",
         issuer=f"{running.url}/t/acme",
     )
     assert header["typ"] == "at+jwt"

@@ -59,7 +59,8 @@ async def test_created_app_gets_es256_at_jwt_verifiable_with_published_jwks(
     claims = await _verify_with_jwks_only(admin.http, tenant, body["access_token"])
     assert claims["sub"] == app["client_id"]
     assert claims["client_id"] == app["client_id"]
-    assert claims["aud"] == app["slug"]
+    # Issuer-qualified: another tenant's app with the same slug has another audience.
+    assert claims["aud"] == f"{PUBLIC_URL}/t/{tenant}/apps/{app['slug']}"
     assert claims["tenant"] == tenant
     assert claims["app_id"] == app["id"]
     assert claims["app_code"] == app["slug"]

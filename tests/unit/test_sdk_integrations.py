@@ -19,7 +19,7 @@ from tests.unit.test_verifier import BASE, StaticJwks, _key, _token
 @pytest.fixture
 def signer() -> tuple[Any, TokenVerifier]:
     private, jwk = _key("k1")
-    return private, TokenVerifier(BASE, StaticJwks([jwk]), audience="billing")
+    return private, TokenVerifier(BASE, StaticJwks([jwk]), tenants=["acme"], audience="billing")
 
 
 def _app(verifier: TokenVerifier) -> FastAPI:
@@ -130,3 +130,20 @@ async def test_grpc_interceptor_verifies_every_call(signer: tuple[Any, TokenVeri
             assert forbidden.value.code() is grpc.StatusCode.PERMISSION_DENIED
     finally:
         await server.stop(0)
+
+
+async def test_fastapi_dependency_answers_503_when_the_issuers_keys_are_out_of_reach(
+    signer: tuple[Any, TokenVerifier],
+) -> None:
+    private, _ = signer
+
+    class Down:
+        async def fetch(self, tenant: str) -> dict[str, Any]:
+            raise ConnectionError("refused")
+
+    verifier = TokenVerifier(BASE, Down(), tenants=["acme"], audience="billing")
+    response = await _get(
+        _app(verifier), _token(private, app_code="billing", permissions=["orders:read"])
+    )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"

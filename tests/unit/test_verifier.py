@@ -10,7 +10,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tessera_sdk.verifier import TokenRejected, TokenVerifier
+from tessera_sdk.verifier import (
+    BaseTokenVerifier,
+    KeysUnavailable,
+    TokenRejected,
+    TokenVerifier,
+    app_audience,
+)
 
 BASE = "https://auth.example.com"
 ISSUER = f"{BASE}/t/acme"
@@ -61,7 +67,9 @@ def signer() -> tuple[Any, StaticJwks]:
 
 async def test_a_valid_token_verifies_and_names_its_tenant(signer: tuple[Any, StaticJwks]) -> None:
     private, source = signer
-    verified = await TokenVerifier(BASE, source, audience="billing").verify(_token(private))
+    verified = await TokenVerifier(BASE, source, tenants=["acme"], audience="billing").verify(
+        _token(private)
+    )
     assert verified.tenant == "acme"
     assert verified.claims["sub"] == "tc_1"
 
@@ -95,7 +103,9 @@ async def test_bad_tokens_are_rejected_with_a_reason(
 ) -> None:
     private, source = signer
     with pytest.raises(TokenRejected) as caught:
-        await TokenVerifier(BASE, source, audience="billing").verify(mutate(private))
+        await TokenVerifier(BASE, source, tenants=["acme"], audience="billing").verify(
+            mutate(private)
+        )
     assert caught.value.reason == reason
 
 
@@ -105,7 +115,7 @@ async def test_a_token_signed_by_another_key_with_a_known_kid_fails_signature(
     _, source = signer
     other, _ = _key("k1")
     with pytest.raises(TokenRejected) as caught:
-        await TokenVerifier(BASE, source).verify(_token(other))
+        await TokenVerifier(BASE, source, tenants=["acme"]).verify(_token(other))
     assert caught.value.reason == "INVALID"
 
 
@@ -113,7 +123,7 @@ async def test_unknown_kid_refetches_at_most_once_per_interval(
     signer: tuple[Any, StaticJwks],
 ) -> None:
     private, source = signer
-    verifier = TokenVerifier(BASE, source, min_refresh_seconds=60)
+    verifier = TokenVerifier(BASE, source, tenants=["acme"], min_refresh_seconds=60)
     await verifier.verify(_token(private))
     for _ in range(5):
         with pytest.raises(TokenRejected):
@@ -124,7 +134,9 @@ async def test_unknown_kid_refetches_at_most_once_per_interval(
 async def test_a_rotated_key_published_later_is_picked_up(signer: tuple[Any, StaticJwks]) -> None:
     private, source = signer
     clock = [1000.0]
-    verifier = TokenVerifier(BASE, source, min_refresh_seconds=10, clock=lambda: clock[0])
+    verifier = TokenVerifier(
+        BASE, source, tenants=["acme"], min_refresh_seconds=10, clock=lambda: clock[0]
+    )
     await verifier.verify(_token(private))
     new_private, new_jwk = _key("k2")
     source.keys.append(new_jwk)
@@ -139,7 +151,7 @@ async def test_issuers_that_are_not_tenant_slugs_are_refused_before_any_lookup(
     private, source = signer
     for issuer in (f"{BASE}/t/{'x' * 200}", f"{BASE}/t/Acme", f"{BASE}/t/a_b"):
         with pytest.raises(TokenRejected) as caught:
-            await TokenVerifier(BASE, source).verify(_token(private, iss=issuer))
+            await TokenVerifier(BASE, source, tenants=["acme"]).verify(_token(private, iss=issuer))
         assert caught.value.reason == "WRONG_ISSUER"
     assert source.fetches == 0
 
@@ -147,13 +159,15 @@ async def test_issuers_that_are_not_tenant_slugs_are_refused_before_any_lookup(
 async def test_a_tenant_allow_list_refuses_other_tenants(signer: tuple[Any, StaticJwks]) -> None:
     private, source = signer
     with pytest.raises(TokenRejected) as caught:
-        await TokenVerifier(BASE, source, tenants=frozenset({"globex"})).verify(_token(private))
+        await TokenVerifier(BASE, source, tenants=["globex"]).verify(_token(private))
     assert caught.value.reason == "WRONG_TENANT"
 
 
 async def test_the_jwks_cache_is_bounded(signer: tuple[Any, StaticJwks]) -> None:
     private, source = signer
-    verifier = TokenVerifier(BASE, source, max_cached_tenants=3)
+    verifier = BaseTokenVerifier(
+        BASE, source, accept_tenant=lambda tenant: True, max_cached_tenants=3
+    )
     for index in range(10):
         with pytest.raises(TokenRejected):
             await verifier.verify(_token(private, kid="nope", iss=f"{BASE}/t/tenant-{index}"))
@@ -164,9 +178,48 @@ async def test_a_tenant_without_keys_is_looked_up_again_after_a_second() -> None
     private, jwk = _key("k1")
     source = StaticJwks([])
     clock = [1000.0]
-    verifier = TokenVerifier(BASE, source, min_refresh_seconds=60, clock=lambda: clock[0])
+    verifier = TokenVerifier(
+        BASE, source, tenants=["acme"], min_refresh_seconds=60, clock=lambda: clock[0]
+    )
     with pytest.raises(TokenRejected):
         await verifier.verify(_token(private))
     source.keys.append(jwk)  # the tenant signs its first token
     clock[0] += 1.5
     assert (await verifier.verify(_token(private))).tenant == "acme"
+
+
+def test_a_resource_server_verifier_must_pin_its_tenants() -> None:
+    source = StaticJwks([])
+    with pytest.raises(TypeError):
+        TokenVerifier(BASE, source)  # type: ignore[call-arg]
+    for tenants in ([], ["Acme"], "acme"):
+        with pytest.raises((ValueError, TypeError)):
+            TokenVerifier(BASE, source, tenants=tenants)
+
+
+async def test_for_app_pins_the_issuer_and_the_issuer_qualified_audience(
+    signer: tuple[Any, StaticJwks],
+) -> None:
+    private, source = signer
+    verifier = TokenVerifier.for_app(BASE, source, tenant="acme", app="billing")
+    audience = app_audience(BASE, "acme", "billing")
+    assert audience == f"{ISSUER}/apps/billing"
+    assert (await verifier.verify(_token(private, aud=audience))).tenant == "acme"
+    with pytest.raises(TokenRejected) as caught:
+        await verifier.verify(_token(private))  # the bare slug of an app elsewhere
+    assert caught.value.reason == "WRONG_AUDIENCE"
+    globex = _token(private, iss=f"{BASE}/t/globex", aud=f"{BASE}/t/globex/apps/billing")
+    with pytest.raises(TokenRejected) as caught:
+        await verifier.verify(globex)
+    assert caught.value.reason == "WRONG_TENANT"
+
+
+async def test_unreachable_keys_are_not_blamed_on_the_token(signer: tuple[Any, StaticJwks]) -> None:
+    private, _ = signer
+
+    class Down:
+        async def fetch(self, tenant: str) -> dict[str, Any]:
+            raise ConnectionError("refused")
+
+    with pytest.raises(KeysUnavailable):
+        await TokenVerifier(BASE, Down(), tenants=["acme"]).verify(_token(private))

@@ -105,8 +105,13 @@ class TokenService:
             request.grant_type,
         )
         scopes = _requested_scopes(request.scope, context.scopes)
-        audience = _audience(request.resource, context)
+        audience = _audience(request.resource, context, self._app_audience(context))
         return await self._sign_machine_token(context, scopes, audience)
+
+    def _app_audience(self, context: ClientContext) -> str:
+        """The default ``aud``: the issuer-qualified app, unique platform-wide (two tenants'
+        apps with the same slug never share an audience; ARCHITECTURE §3)."""
+        return f"{self._issuer(context.tenant)}/apps/{context.app_code}"
 
     async def _sign_machine_token(
         self, context: ClientContext, scopes: list[str], audience: str | list[str]
@@ -185,11 +190,14 @@ def _requested_scopes(scope: str, allowed: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
-def _audience(resource: tuple[str, ...], context: ClientContext) -> str | list[str]:
-    """RFC 8707 resource indicators narrow the audience; default is the app's code."""
+def _audience(
+    resource: tuple[str, ...], context: ClientContext, app_audience: str
+) -> str | list[str]:
+    """RFC 8707 resource indicators narrow the audience to the app itself or its resource
+    servers; without one the audience is the issuer-qualified app."""
     if not resource:
-        return context.app_code
-    allowed = {context.app_code, *context.audiences}
+        return app_audience
+    allowed = {app_audience, *context.audiences}
     unknown = [r for r in resource if r not in allowed]
     if unknown:
         raise oauth.invalid_target(
