@@ -102,7 +102,7 @@ def bearer_from_metadata(metadata: Any) -> str | None:
     return None
 
 
-def accept_every_tenant(tenant: str) -> bool:
+def accept_every_tenant(_tenant: str) -> bool:
     """Tessera's own services serve every tenant; each call is then scoped to the caller's
     tenant by :meth:`Principal.require`."""
     return True

@@ -63,7 +63,12 @@ class RedisChangeBus:
     """Redis pub/sub on one channel; messages are small JSON objects."""
 
     def __init__(self, url: str) -> None:
-        self._client: redis.Redis = redis.Redis.from_url(url)
+        # Publishing sits on the acknowledged-write path: bounded waits, so a Redis that is
+        # gone (or black-holed) costs a request at most about a second, never a hang.
+        self._client: redis.Redis = redis.Redis.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=1.0
+        )
+        self._url = url
 
     async def publish(self, change: Change) -> None:
         """Best effort: a change is already committed when it is published, so a Redis
@@ -74,7 +79,9 @@ class RedisChangeBus:
             log.warning("change notification not published", change=asdict(change))
 
     async def subscribe(self) -> AsyncIterator[Change]:
-        pubsub = self._client.pubsub()
+        # A subscriber waits for messages indefinitely: its own connection, no read timeout.
+        listener: redis.Redis = redis.Redis.from_url(self._url, socket_connect_timeout=1.0)
+        pubsub = listener.pubsub()
         await pubsub.subscribe(CHANNEL)
         try:
             async for message in pubsub.listen():
@@ -82,6 +89,7 @@ class RedisChangeBus:
                     yield Change(**json.loads(message["data"]))
         finally:
             await pubsub.aclose()
+            await listener.aclose()
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -63,7 +63,15 @@ class Database:
         if self.dialect == "sqlite":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # Bounded waits: with the database gone a request fails within seconds (503),
+            # instead of holding its caller for the driver's and the pool's default minutes.
+            kwargs.update(
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                pool_timeout=5,
+                connect_args={"connect_timeout": 3},
+            )
         # hide_parameters: bound values (hashes, ciphertexts) never reach error logs.
         self.engine: AsyncEngine = create_async_engine(
             url, hide_parameters=True, **kwargs

@@ -20,7 +20,8 @@ import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from services.common.errors import DomainError, ErrorKind, FieldViolation
+from services.common.dependency_failures import is_dependency_failure
+from services.common.errors import DomainError, ErrorKind, FieldViolation, Unavailable
 
 ERROR_DOMAIN = "tessera.dev"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -103,6 +104,13 @@ def internal_status(reference: str) -> status_pb2.Status:
     return status
 
 
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+    code, status = to_status(error)
+    await context.abort(
+        code, error.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),)
+    )
+
+
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
@@ -113,12 +121,28 @@ def _guard(behavior: Handler, method: str) -> Handler:
         except grpc.aio.AbortError:
             raise
         except DomainError as error:
-            code, status = to_status(error)
-            await context.abort(
-                code, error.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),)
-            )
-        except Exception:
+            await _abort(context, error)
+        except Exception as error:
             reference = uuid.uuid4().hex[:16]
+            if is_dependency_failure(error):
+                # Logged without the traceback's noise but with its cause; callers learn only
+                # that a dependency is down (no addresses, no driver text).
+                log.warning(
+                    "dependency unavailable",
+                    method=method,
+                    reference=reference,
+                    error=f"{type(error).__name__}: {error}"[:500],
+                )
+                await _abort(
+                    context,
+                    Unavailable(
+                        "DEPENDENCY_UNAVAILABLE",
+                        "A service Tessera depends on is unavailable; retry shortly "
+                        f"(reference {reference}).",
+                        metadata={"reference": reference},
+                    ),
+                )
+                return None
             log.exception("unhandled error in rpc", method=method, reference=reference)
             await context.abort(
                 grpc.StatusCode.INTERNAL,
@@ -162,36 +186,79 @@ class RemoteError(Exception):
         return f"{self.code.name}: {self.reason or '-'}: {self.message}"
 
 
+# What a caller is told when a call failed in transport (peer down, deadline, message too
+# large): gRPC's own text names internal addresses and is never passed on.
+_TRANSPORT_FAILURES: dict[grpc.StatusCode, tuple[str, str]] = {
+    grpc.StatusCode.UNAVAILABLE: (
+        "SERVICE_UNAVAILABLE",
+        "A Tessera service is unreachable; retry shortly.",
+    ),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (
+        "SERVICE_TIMEOUT",
+        "A Tessera service did not answer in time; retry shortly.",
+    ),
+    grpc.StatusCode.CANCELLED: ("CANCELLED", "The call was cancelled."),
+}
+
+
 def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:
-    """Decode an AioRpcError (with or without rich details) into a RemoteError."""
+    """Decode an AioRpcError into a RemoteError.
+
+    A status from a Tessera servicer carries rich details and is passed on as it is. One
+    without details failed in transport (or in the gRPC runtime): its code is kept, its text
+    replaced by a generic one, and the original is logged.
+    """
+    details = next(
+        (
+            value
+            for key, value in error.trailing_metadata() or ()
+            if key == _DETAILS_KEY and isinstance(value, bytes)
+        ),
+        None,
+    )
+    if details is None:
+        reason, message = _TRANSPORT_FAILURES.get(
+            error.code(), ("UPSTREAM_FAILED", "A Tessera service failed; retry shortly.")
+        )
+        log.warning(
+            "grpc call failed in transport", code=error.code().name, details=error.details()
+        )
+        return RemoteError(code=error.code(), message=message, reason=reason)
     result = RemoteError(code=error.code(), message=error.details() or error.code().name)
-    for key, value in error.trailing_metadata() or ():
-        if key != _DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status.FromString(value)
-        result.message = status.message or result.message
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                result.reason = info.reason
-                result.metadata = dict(info.metadata)
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                result.violations = [
-                    FieldViolation(v.field, v.reason, v.description) for v in bad.field_violations
-                ]
-            elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
-                failure = error_details_pb2.PreconditionFailure()
-                detail.Unpack(failure)
-                result.blockers = [v.subject for v in failure.violations]
+    status = status_pb2.Status.FromString(details)
+    result.message = status.message or result.message
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            result.reason = info.reason
+            result.metadata = dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            result.violations = [
+                FieldViolation(v.field, v.reason, v.description) for v in bad.field_violations
+            ]
+        elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            failure = error_details_pb2.PreconditionFailure()
+            detail.Unpack(failure)
+            result.blockers = [v.subject for v in failure.violations]
     return result
+
+
+class UpstreamFailure(Exception):
+    """Another Tessera service failed unexpectedly (its INTERNAL, UNKNOWN, ...): a bug there,
+    masked here as our own internal error, never passed off as the caller's fault."""
+
+    def __init__(self, error: RemoteError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def reraise_remote_as_domain(error: RemoteError) -> DomainError:
     """Re-raise an upstream service's expected failure as our own domain error, so that a
-    service calling another one reports the same reason to its caller."""
+    service calling another one reports the same reason to its caller. Raises
+    :class:`UpstreamFailure` for an upstream failure with no domain meaning."""
     for kind, code in KIND_TO_CODE.items():
         if code == error.code:
             from services.common import errors
@@ -214,4 +281,4 @@ def reraise_remote_as_domain(error: RemoteError) -> DomainError:
                 violations=error.violations,
                 blockers=error.blockers,
             )
-    return DomainError("UPSTREAM_FAILED", error.message)
+    raise UpstreamFailure(error)

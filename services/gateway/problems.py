@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from fastapi.responses import JSONResponse
 
+from services.common.dependency_failures import RETRY_AFTER_SECONDS
 from services.common.grpc_errors import RemoteError
 
 GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
@@ -19,7 +20,9 @@ GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.CANCELLED: 499,
     grpc.StatusCode.UNKNOWN: 500,
     grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    # A Tessera service that does not answer in time is a dependency outage to the caller:
+    # 503 with Retry-After like every other (ARCHITECTURE §7), not 504.
+    grpc.StatusCode.DEADLINE_EXCEEDED: 503,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.PERMISSION_DENIED: 403,
@@ -89,7 +92,11 @@ def problem_from_remote(error: RemoteError, instance: str = "") -> JSONResponse:
         extra["blockers"] = error.blockers
     if error.metadata:
         extra["metadata"] = error.metadata
-    headers = {"WWW-Authenticate": 'Bearer realm="tessera"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="tessera"'}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return problem(
         status,
         error.reason or error.code.name,
@@ -109,6 +116,7 @@ _OAUTH_DEFAULTS: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.INVALID_ARGUMENT: "invalid_request",
     grpc.StatusCode.FAILED_PRECONDITION: "invalid_grant",
     grpc.StatusCode.UNAVAILABLE: "temporarily_unavailable",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "temporarily_unavailable",
 }
 
 
@@ -125,6 +133,7 @@ def oauth_error_response(error: RemoteError, *, basic_auth_used: bool) -> JSONRe
         status = 500
     elif code == "temporarily_unavailable":
         status = 503
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     body = {"error": code, "error_description": error.message}
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -9,12 +9,15 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+import structlog
 from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from services.common.errors import Unavailable
-from services.common.grpc_errors import remote_error, reraise_remote_as_domain
+from services.common.errors import DomainError, Unavailable
+from services.common.grpc_errors import RemoteError, remote_error, reraise_remote_as_domain
 from services.common.grpc_server import LazyChannel
 from services.token.domain.grants import ClientContext
+
+log = structlog.get_logger("tessera.token")
 
 TokenFactory = Callable[[], Awaitable[tuple[str, float]]]
 
@@ -32,6 +35,21 @@ class ServiceCredentials:
         if self._clock() > self._expires_at - 60:
             self._token, self._expires_at = await self._mint()
         return (("authorization", f"Bearer {self._token}"),)
+
+
+def _registry_failure(error: RemoteError) -> DomainError:
+    """The registry's answer as this service's own error. Whatever fails between the two
+    services (the registry down, slow, or refusing this service's own credentials) is not the
+    end client's fault: it becomes Unavailable (503), never invalid_client or invalid_grant."""
+    if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable("REGISTRY_UNAVAILABLE", "The registry cannot be reached; retry shortly.")
+    if error.code is grpc.StatusCode.UNAUTHENTICATED and error.reason != "INVALID_CLIENT":
+        log.error("the registry refused the token service's credentials", reason=error.reason)
+        return Unavailable(
+            "SERVICE_CREDENTIALS_REFUSED",
+            "The token service cannot reach the registry; retry shortly.",
+        )
+    return reraise_remote_as_domain(error)
 
 
 class GrpcClientResolver:
@@ -55,12 +73,7 @@ class GrpcClientResolver:
                 request, metadata=await self._credentials.metadata(), timeout=10
             )
         except grpc.aio.AioRpcError as exc:
-            error = remote_error(exc)
-            if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(
-                    "REGISTRY_UNAVAILABLE", "The registry cannot be reached; retry shortly."
-                ) from exc
-            raise reraise_remote_as_domain(error) from exc
+            raise _registry_failure(remote_error(exc)) from exc
         return ClientContext(
             tenant=response.tenant,
             client_id=response.client_id,

@@ -127,3 +127,43 @@ async def test_stop_lets_in_flight_calls_finish_within_the_grace_period() -> Non
 
 async def test_invalid_argument_helper_is_a_domain_error() -> None:
     assert InvalidArgument("X", "y").reason == "X"
+
+
+async def test_a_dependency_outage_is_unavailable_and_says_nothing_internal() -> None:
+    import sqlalchemy.exc
+
+    async def database_down(request: bytes, context: Any) -> bytes:
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT 1", {}, ConnectionRefusedError("connection to 10.0.0.7:5432 refused")
+        )
+
+    server = _echo_server(database_down)
+    await server.start()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _call(server)
+    finally:
+        await server.stop(0)
+    decoded = remote_error(caught.value)
+    assert decoded.code is grpc.StatusCode.UNAVAILABLE
+    assert decoded.reason == "DEPENDENCY_UNAVAILABLE"
+    assert "10.0.0.7" not in decoded.message
+    assert "SELECT" not in decoded.message
+
+
+async def test_a_peer_that_is_down_is_reported_without_its_address() -> None:
+    server = _echo_server(lambda request, context: request)
+    await server.start()
+    address = server.address
+    await server.stop(0)
+    async with channel(address) as ch:
+        method = ch.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await method(b"x", timeout=2)
+    decoded = remote_error(caught.value)
+    assert decoded.code is grpc.StatusCode.UNAVAILABLE
+    assert decoded.reason == "SERVICE_UNAVAILABLE"
+    assert address.split(":")[0] not in decoded.message
+    assert str(address.split(":")[1]) not in decoded.message

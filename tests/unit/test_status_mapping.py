@@ -16,7 +16,7 @@ EXPECTED_HTTP = {
     "CANCELLED": 499,
     "UNKNOWN": 500,
     "INVALID_ARGUMENT": 400,
-    "DEADLINE_EXCEEDED": 504,
+    "DEADLINE_EXCEEDED": 503,
     "NOT_FOUND": 404,
     "ALREADY_EXISTS": 409,
     "PERMISSION_DENIED": 403,
@@ -101,3 +101,18 @@ def test_oauth_internal_errors_are_server_error_500() -> None:
     )
     assert response.status_code == 500
     assert json.loads(bytes(response.body))["error"] == "server_error"
+
+
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED], ids=lambda c: c.name
+)
+def test_dependency_failures_are_503_with_retry_after_on_both_surfaces(
+    code: grpc.StatusCode,
+) -> None:
+    error = RemoteError(code, "A Tessera service is unreachable; retry shortly.", "X")
+    admin = problem_from_remote(error)
+    oauth = oauth_error_response(error, basic_auth_used=False)
+    for response in (admin, oauth):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "2"
+    assert json.loads(bytes(oauth.body))["error"] == "temporarily_unavailable"
