@@ -65,7 +65,8 @@ class JwksSource(Protocol):
 
 
 class HttpJwksSource:
-    """Fetches ``{public_url}/t/{tenant}/.well-known/jwks.json`` over HTTP."""
+    """Fetches ``{public_url}/t/{tenant}/.well-known/jwks.json`` over HTTP. A 404 (no such
+    tenant) is an empty key set; any other failure means the keys are unavailable."""
 
     def __init__(self, public_url: str, client: httpx.AsyncClient) -> None:
         self._base = public_url.rstrip("/")
@@ -73,6 +74,8 @@ class HttpJwksSource:
 
     async def fetch(self, tenant: str) -> dict[str, Any]:
         response = await self._client.get(f"{self._base}/t/{tenant}/.well-known/jwks.json")
+        if response.status_code == 404:
+            return {"keys": []}
         response.raise_for_status()
         document: dict[str, Any] = response.json()
         return document

@@ -49,17 +49,23 @@ class Principal:
         Rule: a permission applies to the caller's own tenant; operators (control plane)
         hold their permissions for every tenant.
         """
-        if tenant is not None and tenant != self.tenant and not self.is_operator:
-            raise PermissionDenied(
-                "TENANT_FORBIDDEN",
-                f"Your token belongs to tenant {self.tenant!r} and cannot act on {tenant!r}.",
-            )
+        if tenant is not None:
+            self.require_tenant(tenant)
         if permission not in self.permissions:
             raise PermissionDenied(
                 "PERMISSION_MISSING",
                 f"This call needs the permission {permission!r}; ask an administrator to "
                 "grant a role that carries it.",
                 metadata={"permission": permission},
+            )
+
+    def require_tenant(self, tenant: str) -> None:
+        """Raise PermissionDenied unless the caller may act on ``tenant`` at all: its own
+        tenant, or any tenant for operators."""
+        if tenant != self.tenant and not self.is_operator:
+            raise PermissionDenied(
+                "TENANT_FORBIDDEN",
+                f"Your token belongs to tenant {self.tenant!r} and cannot act on {tenant!r}.",
             )
 
     def require_service(self, service: str) -> None:

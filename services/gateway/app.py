@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from tessera.registry.v1 import registry_pb2
 
+from services.common.auth import accept_every_tenant
 from services.common.grpc_errors import RemoteError
+from services.common.jwks import GrpcJwksSource
 from services.common.settings import Settings
-from services.gateway.clients import GatewayClients
-from services.gateway.problems import problem, problem_from_remote
+from services.gateway import docs
+from services.gateway.access import AdminGate
+from services.gateway.clients import GatewayClients, call
+from services.gateway.cors import OriginPolicy, TenantCors
+from services.gateway.edge import EdgeGuard, is_oauth_path
+from services.gateway.problems import PROBLEM_MEDIA_TYPE, oauth_error, problem, problem_from_remote
 from services.gateway.routes import admin, catalog, directory, oauth
+from tessera_sdk.verifier import BaseTokenVerifier
 
 log = structlog.get_logger("tessera.gateway")
 
@@ -27,6 +37,13 @@ Authenticate admin calls with a bearer token from
 an `errors` list of `{field, reason, message}`.
 """
 
+_HTTP_REASONS = {
+    404: "ROUTE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
 
 def _field_path(location: tuple[object, ...]) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
@@ -36,16 +53,60 @@ def _field_path(location: tuple[object, ...]) -> str:
     return path or "body"
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with errors declared as they are sent: problem+json, and 400 (not
+    FastAPI's default 422) for validation failures."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+                if not path.startswith("/api/"):
+                    continue
+                for status, response in responses.items():
+                    content = response.get("content", {})
+                    if int(status) >= 400 and "application/json" in content:
+                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
 def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
     app = FastAPI(
         title="Tessera",
         version="0.1.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.clients = clients
+    app.state.gate = AdminGate(
+        BaseTokenVerifier(
+            settings.public_url,
+            GrpcJwksSource(lambda: clients.token),
+            accept_tenant=accept_every_tenant,
+        )
+    )
+
+    async def origin_allowed(tenant: str, origin: str) -> bool:
+        answer = await call(
+            clients.registry.CheckOrigin,
+            registry_pb2.CheckOriginRequest(tenant=tenant, origin=origin),
+            timeout=5,
+        )
+        return bool(answer.allowed)
+
+    # The last added runs first: limits and security headers wrap everything, CORS included.
+    app.add_middleware(TenantCors, policy=OriginPolicy(origin_allowed))
+    app.add_middleware(EdgeGuard)
 
     @app.exception_handler(RemoteError)
     async def remote_error_handler(request: Request, error: RemoteError) -> Response:
@@ -71,10 +132,11 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error_handler(request: Request, error: StarletteHTTPException) -> Response:
-        reason = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
-            error.status_code, "HTTP_ERROR"
-        )
-        return problem(error.status_code, reason, str(error.detail), instance=request.url.path)
+        detail = str(error.detail)
+        if is_oauth_path(request.url.path) and error.status_code not in (404, 405):
+            return oauth_error("invalid_request", detail, status=error.status_code)
+        reason = _HTTP_REASONS.get(error.status_code, "HTTP_ERROR")
+        return problem(error.status_code, reason, detail, instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, error: Exception) -> Response:
@@ -94,8 +156,10 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    app.include_router(docs.router)
     app.include_router(admin.router)
     app.include_router(catalog.router)
     app.include_router(directory.router)
     app.include_router(oauth.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -11,9 +11,11 @@ from typing import Any
 
 import grpc
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from services.common.dependency_failures import RETRY_AFTER_SECONDS
-from services.common.grpc_errors import RemoteError
+from services.common.errors import DomainError
+from services.common.grpc_errors import KIND_TO_CODE, RemoteError
 
 GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
@@ -46,13 +48,45 @@ _TITLES = {
     404: "Not Found",
     409: "Conflict",
     412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     499: "Client Closed Request",
     500: "Internal Server Error",
     501: "Not Implemented",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every admin API error is rendered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    reason: str = Field(description="Stable, machine-readable reason (never reworded).")
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(None, description="One entry per invalid field.")
+    blockers: list[str] | None = Field(None, description="What must go first (409).")
+    metadata: dict[str, str] | None = None
+    reference: str | None = Field(None, description="Quote it when reporting a 500.")
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2 error response."""
+
+    error: str
+    error_description: str | None = None
+
 
 PROBLEM_TYPE_BASE = "https://tessera.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -83,6 +117,19 @@ def problem(
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_from_domain(error: DomainError, instance: str = "") -> JSONResponse:
+    """A refusal decided at the gateway itself, rendered exactly as the registry's would be."""
+    remote = RemoteError(
+        KIND_TO_CODE[error.kind],
+        error.message,
+        error.reason,
+        metadata=error.metadata,
+        violations=error.violations,
+        blockers=error.blockers,
+    )
+    return problem_from_remote(remote, instance=instance)
 
 
 def problem_from_remote(error: RemoteError, instance: str = "") -> JSONResponse:

@@ -48,6 +48,10 @@ def timestamp(value: datetime) -> Timestamp:
     return stamp
 
 
+# Far beyond any real listing, far below any integer overflow in SQL.
+MAX_PAGE_OFFSET = 10**9
+
+
 def page_offset(token: str) -> int:
     """Decode an opaque page token (see encode_page_token); '' = first page."""
     if not token:
@@ -55,9 +59,12 @@ def page_offset(token: str) -> int:
     try:
         padded = token + "=" * (-len(token) % 4)
         kind, _, value = base64.urlsafe_b64decode(padded).decode().partition(":")
-        if kind != "o":
+        if kind != "o" or not (value.isascii() and value.isdigit()):
             raise ValueError(kind)
-        return max(int(value), 0)
+        offset = int(value)
+        if offset > MAX_PAGE_OFFSET:
+            raise ValueError(value)
+        return offset
     except ValueError as exc:
         raise InvalidArgument(
             "PAGE_TOKEN_INVALID", "page_token is not one this API returned; start again without it."

@@ -415,6 +415,21 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return cv.grant_pb(grant)
 
+    async def TenantExists(
+        self, request: pb.TenantExistsRequest, context: Ctx
+    ) -> pb.TenantExistsResponse:
+        principal = await self._auth.principal(context)
+        return pb.TenantExistsResponse(
+            exists=await self._resolution.tenant_exists(principal, request.tenant)
+        )
+
+    async def CheckOrigin(
+        self, request: pb.CheckOriginRequest, context: Ctx
+    ) -> pb.CheckOriginResponse:
+        return pb.CheckOriginResponse(
+            allowed=await self._resolution.origin_allowed(request.tenant, request.origin)
+        )
+
     async def ResolveUser(
         self, request: pb.ResolveUserRequest, context: Ctx
     ) -> pb.UserGrantContext:

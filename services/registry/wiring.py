@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
+from tessera.token.v1 import token_pb2_grpc
 
 from services.common.auth import Authenticator, accept_every_tenant
 from services.common.db import Database
@@ -36,7 +37,7 @@ class RegistryComponent:
         storage = SqlRegistryStorage(self.database)
         verifier = BaseTokenVerifier(
             settings.public_url,
-            GrpcJwksSource(self._token_channel),
+            GrpcJwksSource(lambda: token_pb2_grpc.TokenServiceStub(self._token_channel.get())),
             accept_tenant=accept_every_tenant,
             revocation_check=RegistryRevocationCheck(storage),
         )

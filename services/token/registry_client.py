@@ -57,6 +57,19 @@ class GrpcClientResolver:
         self._registry = registry
         self._credentials = credentials
 
+    async def exists(self, tenant: str) -> bool:
+        """:class:`services.token.domain.keys.TenantDirectory` over the registry."""
+        try:
+            stub = registry_pb2_grpc.RegistryServiceStub(self._registry.get())
+            response = await stub.TenantExists(
+                registry_pb2.TenantExistsRequest(tenant=tenant),
+                metadata=await self._credentials.metadata(),
+                timeout=10,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _registry_failure(remote_error(exc)) from exc
+        return bool(response.exists)
+
     async def resolve_client(
         self, tenant: str, client_id: str, client_secret: str, app: str, grant_type: str
     ) -> ClientContext:

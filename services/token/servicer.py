@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from tessera.token.v1 import token_pb2, token_pb2_grpc
 
-from services.common.errors import InvalidArgument
+from services.common.errors import NotFound
 from services.token.domain.grants import TokenRequest, TokenService
 from services.token.domain.keys import KeyService
 from tessera_sdk.verifier import TENANT_SLUG
@@ -44,5 +44,6 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: token_pb2.GetJwksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> token_pb2.Jwks:
         if not TENANT_SLUG.fullmatch(request.tenant):
-            raise InvalidArgument("TENANT_INVALID", "A tenant is a slug such as 'acme'.")
+            # Looks exactly like an unknown tenant: a malformed name is one that does not exist.
+            raise NotFound("TENANT_NOT_FOUND", f"There is no tenant {request.tenant!r}.")
         return token_pb2.Jwks(json=json.dumps(await self._keys.jwks(request.tenant)))

@@ -22,11 +22,6 @@ class TokenComponent:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.database = Database(settings, "token")
-        self.keys = KeyService(
-            SqlKeyStore(self.database),
-            EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
-            now=utc_now,
-        )
         self._registry_channel = LazyChannel(lambda: runtime.target("registry"))
 
         async def mint() -> tuple[str, float]:
@@ -35,6 +30,12 @@ class TokenComponent:
             )
 
         resolver = GrpcClientResolver(self._registry_channel, ServiceCredentials(mint))
+        self.keys = KeyService(
+            SqlKeyStore(self.database),
+            EnvelopeCipher(Keyring.parse(runtime.keys.encryption_keys)),
+            resolver,
+            now=utc_now,
+        )
         self.tokens = TokenService(self.keys, resolver, settings.issuer)
         servicer = TokenServicer(self.tokens, self.keys)
         self._server = GrpcServer(

@@ -146,7 +146,7 @@ async def test_token_endpoint_rejects_malformed_requests_with_rfc6749_bodies(
         auth=(app["client_id"], app["client_secret"]),
         data={"grant_type": "client_credentials", "scope": "x" * 20_000},
     )
-    assert oversized.status_code == 400
+    assert oversized.status_code == 413
     assert oversized.json()["error"] == "invalid_request"
 
     json_body = await admin.http.post(
@@ -202,8 +202,12 @@ async def test_asking_for_jwks_or_presenting_forged_issuers_never_creates_keys(
     from services.token.storage.tables import signing_keys
 
     ghost = unique("ghost")
-    assert (await admin.http.get(f"/t/{ghost}/.well-known/jwks.json")).json() == {"keys": []}
-    assert (await admin.http.get(f"/t/{'x' * 200}/.well-known/jwks.json")).status_code == 404
+    for path in (".well-known/jwks.json", ".well-known/openid-configuration"):
+        unknown = await admin.http.get(f"/t/{ghost}/{path}")
+        assert unknown.status_code == 404
+        assert unknown.json()["reason"] == "TENANT_NOT_FOUND"
+        assert unknown.headers["cache-control"] == "no-store"
+        assert (await admin.http.get(f"/t/{'x' * 200}/{path}")).status_code == 404
     forged = jwt.encode(
         {"iss": f"{PUBLIC_URL}/t/{ghost}", "sub": "x", "jti": "j", "iat": 1, "exp": 9999999999},
         "k" * 32,
@@ -274,3 +278,22 @@ async def test_shape_errors_are_problem_json_too(admin: Api, world: dict[str, An
     body = response.json()
     fields = {e["field"] for e in body["errors"]}
     assert {"display_name", "region", "surprise"} <= fields
+
+
+async def test_a_new_tenants_jwks_already_holds_the_key_its_first_token_is_signed_with(
+    admin: Api,
+) -> None:
+    """A relying party that fetches (and caches) the JWKS before the first token is minted
+    must be able to verify that token."""
+    tenant = await admin.tenant()
+    early = await admin.http.get(f"/t/{tenant['slug']}/.well-known/jwks.json")
+    assert early.status_code == 200
+    kids = {key["kid"] for key in early.json()["keys"]}
+    assert kids
+    discovery = await admin.http.get(f"/t/{tenant['slug']}/.well-known/openid-configuration")
+    assert discovery.json()["issuer"] == f"{PUBLIC_URL}/t/{tenant['slug']}"
+    credentials = tenant["admin_client"]
+    token = await client_credentials(
+        admin.http, tenant["slug"], credentials["client_id"], credentials["client_secret"]
+    )
+    assert _header(token.json()["access_token"])["kid"] in kids

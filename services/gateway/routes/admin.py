@@ -15,10 +15,11 @@ from tessera.registry.v1 import registry_pb2 as pb
 from services.common.errors import FieldViolation
 from services.common.grpc_errors import RemoteError
 from services.gateway import views
+from services.gateway.access import GatedRoute
 from services.gateway.clients import GatewayClients, call
 from services.gateway.routes import admin_models as m
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=GatedRoute)
 _bearer_scheme = HTTPBearer(
     auto_error=False, description="An access token from the token endpoint."
 )
@@ -57,7 +58,7 @@ def expected_version(if_match: str | None) -> int:
     if if_match is None or if_match.strip() == "*":
         return 0
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
         raise _bad_request(
             "If-Match", "ETAG_INVALID", 'If-Match must be an ETag this API returned, e.g. "3".'
         )

@@ -6,9 +6,14 @@ reports every bad field at once. Unknown fields are refused so that typos are no
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+# Integers are bounded by the wire type they travel in (ints beyond it would overflow the
+# protobuf field); the registry then applies each field's own rule and names the field.
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Body(BaseModel):
@@ -28,9 +33,9 @@ class RegistrationFields(_Body):
 
 
 class TokenLifetimes(_Body):
-    access_token_seconds: int | None = None
-    refresh_token_seconds: int | None = None
-    id_token_seconds: int | None = None
+    access_token_seconds: Int32 | None = None
+    refresh_token_seconds: Int32 | None = None
+    id_token_seconds: Int32 | None = None
 
 
 class SettingsBody(_Body):
@@ -47,13 +52,13 @@ class SettingsBody(_Body):
 class TenantCreate(_Body):
     slug: str = Field(examples=["acme"])
     display_name: str = Field(examples=["Acme Corp"])
-    app_limit: int | None = Field(None, description="Default from TESSERA_DEFAULT_APP_LIMIT.")
+    app_limit: Int32 | None = Field(None, description="Default from TESSERA_DEFAULT_APP_LIMIT.")
     settings: SettingsBody | None = None
 
 
 class TenantUpdate(_Body):
     display_name: str | None = None
-    app_limit: int | None = None
+    app_limit: Int32 | None = None
     settings: SettingsBody | None = None
 
 
@@ -81,7 +86,7 @@ class RegionDatabaseUpdate(_Body):
 class PlanCreate(_Body):
     code: str = Field(examples=["starter"])
     name: str = Field(examples=["Starter"])
-    limits: dict[str, int] = Field(
+    limits: dict[str, Int64] = Field(
         default_factory=dict,
         examples=[{"monthly-document-units": 5000}],
         description="Limits in Document Units.",
@@ -91,7 +96,7 @@ class PlanCreate(_Body):
 class PlanUpdate(_Body):
     name: str | None = None
     status: Literal["active", "retired"] | None = None
-    limits: dict[str, int] | None = None
+    limits: dict[str, Int64] | None = None
 
 
 class StorageBody(_Body):
@@ -161,7 +166,7 @@ class AppClone(_Body):
 
 
 class SecretRegeneration(_Body):
-    grace_period_seconds: int = Field(0, ge=0, description="0 = the old secret stops working now.")
+    grace_period_seconds: Int32 = Field(0, description="0 = the old secret stops working now.")
 
 
 class ClientCreate(_Body):

@@ -15,11 +15,12 @@ from tessera.registry.v1 import catalog_pb2 as pb
 from tessera.registry.v1 import catalog_pb2_grpc
 from tessera.registry.v1 import registry_pb2 as registry_pb
 
+from services.gateway.access import GatedRoute
 from services.gateway.clients import GatewayClients, call
 from services.gateway.routes import catalog_models as m
 from services.gateway.routes.admin import Bearer, PageSize, PageToken
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=GatedRoute)
 
 
 def catalog_stub(request: Request) -> catalog_pb2_grpc.CatalogServiceStub:

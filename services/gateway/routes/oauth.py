@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -15,17 +14,24 @@ from urllib.parse import parse_qsl, unquote_plus
 import grpc
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from tessera.token.v1 import token_pb2
 
 from services.common.grpc_errors import RemoteError
 from services.gateway.clients import GatewayClients, call
-from services.gateway.problems import oauth_error, oauth_error_response, problem_from_remote
+from services.gateway.problems import (
+    OAuthError,
+    Problem,
+    oauth_error,
+    oauth_error_response,
+    problem_from_remote,
+)
 
+# A token request is a handful of short parameters: the gateway's edge refuses bodies over
+# 16 KiB here (services.gateway.edge).
 router = APIRouter(tags=["oauth2"])
 _TENANT = re.compile(r"[a-z][a-z0-9-]{1,62}")
 _JWKS_MAX_AGE = 300
-# A token request is a handful of short parameters; anything larger is abuse.
-MAX_TOKEN_REQUEST_BYTES = 16 * 1024
 
 
 def _clients(request: Request) -> GatewayClients:
@@ -38,6 +44,10 @@ def _issuer(request: Request, tenant: str) -> str:
     return f"{public_url}/t/{tenant}"
 
 
+class MalformedBasic(ValueError):
+    """The Authorization header says Basic but does not carry ``base64(id:secret)``."""
+
+
 def _basic_credentials(header: str) -> tuple[str, str] | None:
     """RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64 encoding."""
     scheme, _, value = header.partition(" ")
@@ -45,32 +55,74 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return ("", "")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise MalformedBasic("its value is not base64 of UTF-8 text") from exc
     client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        return ("", "")
+    if not sep or not client_id:
+        raise MalformedBasic("the decoded value is not 'client_id:client_secret'")
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-@router.post("/t/{tenant}/oauth2/token", summary="Token endpoint (RFC 6749 §3.2)")
+_TOKEN_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "client_id": {"type": "string", "description": "With client_secret_post (or Basic)."},
+        "client_secret": {"type": "string", "description": "client_secret_post only."},
+        "scope": {"type": "string", "description": "Space-separated scopes (RFC 6749 §3.3)."},
+        "app": {"type": "string", "description": "Which app, when the client serves several."},
+        "resource": {"type": "string", "description": "RFC 8707 resource indicator."},
+    },
+}
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+
+
+def _oauth_failure(description: str) -> dict[str, Any]:
+    return {"model": OAuthError, "description": description}
+
+
+@router.post(
+    "/t/{tenant}/oauth2/token",
+    summary="Token endpoint (RFC 6749 §3.2)",
+    response_model=TokenResponse,
+    responses={
+        400: _oauth_failure(
+            "invalid_request, invalid_scope, invalid_target, unauthorized_client, "
+            "unsupported_grant_type (RFC 6749 §5.2)."
+        ),
+        401: _oauth_failure("invalid_client: client authentication failed."),
+        413: _oauth_failure("The request body exceeds 16 KiB."),
+        414: _oauth_failure("The request target is too long."),
+        429: _oauth_failure("Too many failed client authentications; retry after Retry-After."),
+        431: _oauth_failure("The headers are too large."),
+        500: _oauth_failure("server_error, with a reference to quote."),
+        503: _oauth_failure("temporarily_unavailable; retry after Retry-After."),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_REQUEST_SCHEMA}},
+        }
+    },
+)
 async def token_endpoint(tenant: str, request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return oauth_error(
             "invalid_request", "Send the parameters as application/x-www-form-urlencoded."
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_TOKEN_REQUEST_BYTES:
-        # Refuse before reading: a declared length is enough to know.
-        return oauth_error(
-            "invalid_request", f"The request body exceeds {MAX_TOKEN_REQUEST_BYTES} bytes."
-        )
     raw = await request.body()
-    if len(raw) > MAX_TOKEN_REQUEST_BYTES:
-        return oauth_error(
-            "invalid_request", f"The request body exceeds {MAX_TOKEN_REQUEST_BYTES} bytes."
-        )
     pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
     params: dict[str, str] = {}
     for key, value in pairs:
@@ -80,7 +132,15 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
         params[key] = value
     resources = [v for k, v in pairs if k == "resource"]
 
-    basic = _basic_credentials(request.headers.get("authorization", ""))
+    try:
+        basic = _basic_credentials(request.headers.get("authorization", ""))
+    except MalformedBasic as exc:
+        return oauth_error(
+            "invalid_request",
+            f"The Authorization header is not valid HTTP Basic: {exc}. Send "
+            "'Basic base64(urlencode(client_id) + \":\" + urlencode(client_secret))' "
+            "(RFC 6749 §2.3.1), or client_id and client_secret as form fields.",
+        )
     if basic is not None and ("client_secret" in params):
         return oauth_error(
             "invalid_request", "Use one client authentication method, not Basic and form both."
@@ -132,10 +192,40 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+async def _published_jwks(request: Request, tenant: str) -> bytes:
+    """The tenant's JWK Set; RemoteError NOT_FOUND for an unknown (or malformed) tenant."""
+    if not _TENANT.fullmatch(tenant):
+        raise RemoteError(
+            grpc.StatusCode.NOT_FOUND, f"There is no tenant {tenant!r}.", "TENANT_NOT_FOUND"
+        )
+    result = await call(_clients(request).token.GetJwks, token_pb2.GetJwksRequest(tenant=tenant))
+    return result.json.encode()
+
+
+def _uncacheable(error: RemoteError, request: Request) -> Response:
+    # An error must never be cached by a relying party in place of the document.
+    response = problem_from_remote(error, instance=str(request.url.path))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_PUBLIC_DOCUMENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "There is no such tenant."},
+    503: {"model": Problem, "description": "Temporarily unavailable; retry after Retry-After."},
+}
+
+
 @router.get(
-    "/t/{tenant}/.well-known/openid-configuration", summary="Discovery (OIDC Discovery / RFC 8414)"
+    "/t/{tenant}/.well-known/openid-configuration",
+    summary="Discovery (OIDC Discovery / RFC 8414)",
+    responses=_PUBLIC_DOCUMENT_ERRORS,
 )
 async def discovery(tenant: str, request: Request) -> Response:
+    try:
+        # Answers 404 for an unknown tenant, and makes sure the keys it points to exist.
+        await _published_jwks(request, tenant)
+    except RemoteError as error:
+        return _uncacheable(error, request)
     issuer = _issuer(request, tenant)
     document = {
         "issuer": issuer,
@@ -152,22 +242,26 @@ async def discovery(tenant: str, request: Request) -> Response:
 
 
 @router.get(
-    "/t/{tenant}/.well-known/jwks.json", summary="The tenant's public signing keys (RFC 7517)"
+    "/t/{tenant}/.well-known/jwks.json",
+    summary="The tenant's public signing keys (RFC 7517)",
+    responses={
+        200: {
+            "description": "The JWK Set: never empty for a tenant that exists.",
+            "content": {"application/jwk-set+json": {"schema": {"type": "object"}}},
+        },
+        **_PUBLIC_DOCUMENT_ERRORS,
+    },
 )
 async def jwks(tenant: str, request: Request) -> Response:
-    if not _TENANT.fullmatch(tenant):
-        return JSONResponse({"keys": []}, status_code=404)
     try:
-        result = await call(
-            _clients(request).token.GetJwks, token_pb2.GetJwksRequest(tenant=tenant)
-        )
+        document = await _published_jwks(request, tenant)
     except RemoteError as error:
-        return problem_from_remote(error, instance=str(request.url.path))
+        return _uncacheable(error, request)
     return Response(
-        content=result.json,
+        content=document,
         media_type="application/jwk-set+json",
         headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"},
     )
 
 
-__all__ = ["json", "router"]
+__all__ = ["router"]

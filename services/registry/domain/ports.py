@@ -137,6 +137,9 @@ class ResolutionStore(Protocol):
         self, tenant_id: str, user_id: str, app_id: str, service_codes: list[str]
     ) -> tuple[list[str], list[str]]: ...
     async def app_audiences(self, app_id: str) -> list[str]: ...
+    async def enabled_app_domains(self, tenant_id: str) -> set[str]:
+        """The allowed domains of the tenant's enabled apps (CORS)."""
+        ...
 
 
 class CatalogStore(Protocol):

@@ -23,6 +23,7 @@ from services.registry.domain.models import (
     Tenant,
     UserGrantContext,
 )
+from services.registry.domain.origins import domain_of_origin, origin_allowed
 from services.registry.domain.ports import RegistryTx, UnitOfWork
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -131,6 +132,25 @@ class ResolutionService:
             last_name=user.last_name,
             token_version=user.token_version,
         )
+
+    async def tenant_exists(self, principal: Principal, tenant_slug: str) -> bool:
+        """Whether the tenant exists (token service only: its JWKS and discovery answer 404
+        for an unknown tenant, and signing keys are created only for existing ones)."""
+        principal.require_service("token")
+        async with self._read() as tx:
+            return await tx.get_tenant(tenant_slug) is not None
+
+    async def origin_allowed(self, tenant_slug: str, origin: str) -> bool:
+        """Whether a browser page of ``origin`` may call the tenant's OAuth endpoints: its
+        domain is an allowed domain of one of the tenant's enabled apps. Needs no caller
+        identity: it answers only what CORS headers reveal to that origin anyway."""
+        if domain_of_origin(origin) is None:
+            return False
+        async with self._read() as tx:
+            tenant = await tx.get_tenant(tenant_slug)
+            if tenant is None:
+                return False
+            return origin_allowed(origin, await tx.enabled_app_domains(tenant.id))
 
     async def _app_context(
         self, tx: RegistryTx, tenant: Tenant, app: App, client_id: str, confidential: bool

@@ -855,6 +855,13 @@ class SqlRegistryTx:
         )
         return [str(r) for r in rows.scalars()]
 
+    async def enabled_app_domains(self, tenant_id: str) -> set[str]:
+        columns = (t.apps.c.allowed_domain_1, t.apps.c.allowed_domain_2, t.apps.c.allowed_domain_3)
+        rows = await self._c.execute(
+            select(*columns).where(t.apps.c.tenant_id == tenant_id, t.apps.c.enabled.is_(True))
+        )
+        return {str(domain) for row in rows for domain in row if domain}
+
     # -- catalog ---------------------------------------------------------------------------
 
     async def upsert_permission(

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from services.common.envelope import EnvelopeCipher
+from services.common.errors import NotFound
 
 SIGNING_ALG = "ES256"
+UNKNOWN_TENANT_SECONDS = 30.0
+UNKNOWN_TENANTS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class StoredKey:
     created_at: datetime
     activated_at: datetime | None
     publish_until: datetime | None
+
+
+class TenantDirectory(Protocol):
+    async def exists(self, tenant: str) -> bool:
+        """Whether the tenant exists (asked of the registry)."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -73,6 +83,7 @@ class KeyService:
         self,
         store: KeyStore,
         cipher: EnvelopeCipher,
+        tenants: TenantDirectory,
         *,
         now: Callable[[], datetime],
         cache_seconds: float = 30.0,
@@ -84,6 +95,10 @@ class KeyService:
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
         self._signing: dict[str, tuple[float, SigningKey]] = {}
+        self._tenants = tenants
+        # Tenants the registry said do not exist, with when it said so: a flood of JWKS
+        # requests for made-up tenants costs the registry one call per name per interval.
+        self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def signing_key(self, tenant: str) -> SigningKey:
         """The tenant's current signing key, created on first use."""
@@ -107,14 +122,33 @@ class KeyService:
         return key
 
     async def jwks(self, tenant: str) -> dict[str, Any]:
-        """The tenant's JWK Set (RFC 7517 §5): published keys only, never creating one.
+        """The tenant's JWK Set (RFC 7517 §5), never empty for a tenant that exists.
 
-        Keys are created on the signing path, after the registry has confirmed the tenant
-        and the client; anyone can ask for a JWKS, so this path must stay read-only (an
-        unknown tenant simply has an empty set).
+        A tenant's first key is created here when it has none yet (right after the tenant
+        was created), so that a relying party fetching the JWKS before the first token
+        caches the key that token will carry. Keys are created only for tenants the registry
+        confirms; an unknown tenant raises NotFound (404, not a cacheable empty set).
         """
         keys = await self._store.published_keys(tenant, self._now())
+        if not keys:
+            if not await self._exists(tenant):
+                raise NotFound("TENANT_NOT_FOUND", f"There is no tenant {tenant!r}.")
+            await self.signing_key(tenant)
+            keys = await self._store.published_keys(tenant, self._now())
         return {"keys": [k.public_jwk for k in keys]}
+
+    async def _exists(self, tenant: str) -> bool:
+        said_unknown_at = self._unknown.get(tenant)
+        if said_unknown_at is not None:
+            if self._monotonic() - said_unknown_at < UNKNOWN_TENANT_SECONDS:
+                return False
+            del self._unknown[tenant]
+        if await self._tenants.exists(tenant):
+            return True
+        self._unknown[tenant] = self._monotonic()
+        while len(self._unknown) > UNKNOWN_TENANTS_REMEMBERED:
+            self._unknown.popitem(last=False)
+        return False
 
     async def _create(self, tenant: str) -> StoredKey:
         private_key = ec.generate_private_key(ec.SECP256R1())
