@@ -66,6 +66,11 @@ def channel(target: str) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 1),
+        # A restarted peer is found again within about a second (gRPC's default backoff
+        # grows to two minutes), so callers see 503s for seconds, not minutes.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 1_000),
     ]
     return grpc.aio.insecure_channel(target, options=options)
 

@@ -10,6 +10,8 @@ from services.common.runtime import Runtime
 from services.gateway.app import create_app
 from services.gateway.clients import GatewayClients
 
+EDGE_HEADER_BUFFER_BYTES = 128 * 1024
+
 
 class GatewayComponent:
     name = "gateway"
@@ -41,6 +43,10 @@ class GatewayComponent:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            # Let oversized headers reach the edge guard, which answers 431 with a problem
+            # body (h11's own limit, 16 KiB, would answer a bare 400); beyond this h11 still
+            # refuses on its own.
+            h11_max_incomplete_event_size=EDGE_HEADER_BUFFER_BYTES,
         )
         config.load()
         self._server = uvicorn.Server(config)

@@ -371,8 +371,10 @@ def faults(
                 f"{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}",
                 pytrace=False,
             )
+        # All four boot at once (imports dominate); gRPC channels dial on first use.
         for name in SERVICES:
             platform.spawn(name)
+        for name in SERVICES:
             platform.wait_listening(name, FIRST_START_SECONDS)
         platform.wait_ready(FIRST_START_SECONDS)
         if postgres.accepted == 0:

@@ -7,6 +7,9 @@ objects (and real platform region/plan codes), and a plausible valid body is sen
 the requestBody schema's required properties) as well as an empty ``{}`` body, so that a missing
 check would really succeed and a check made only after body validation shows up.
 
+A control runs the same matrix as an operator first: every operation answers 2xx with those
+identifiers and bodies, so the refusals are the checks at work, not a 404 or 400 of a bad request.
+
 The parameters are generated at collection time from the OpenAPI document of the same gateway
 application (``create_app(...).openapi()``); each caller kind ends with a test comparing what the
 matrix tried with the document the running gateway serves at ``/openapi.json``, so an operation
@@ -42,6 +45,7 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 CROSS_TENANT = "another tenant's admin"
 APP_READER = "app:read-only client"
 ANONYMOUS = "no token"
+OPERATOR = "operator (control)"
 
 # Platform reference data every app:read holder reads (tenant admins pick a region and a plan
 # when they create an app); not tenant A's objects, so another tenant's admin may read them too.
@@ -74,8 +78,8 @@ def _declared_document() -> dict[str, Any]:
 
 
 def operations_of(document: dict[str, Any]) -> list[tuple[str, str]]:
-    """(METHOD, path) of every /api/v1 operation; deletions last so that a missing check on a
-    DELETE cannot take away the objects the other cases aim at."""
+    """(METHOD, path) of every /api/v1 operation; deletions last (sub-resources before their
+    parents) so that a missing check on a DELETE cannot take away what the other cases aim at."""
     found = [
         (method.upper(), path)
         for path, item in document.get("paths", {}).items()
@@ -83,7 +87,9 @@ def operations_of(document: dict[str, Any]) -> list[tuple[str, str]]:
         for method in item
         if method in HTTP_METHODS
     ]
-    return sorted(found, key=lambda op: op[0] == "DELETE")
+    return sorted(
+        found, key=lambda op: (op[0] == "DELETE", -op[1].count("/") * (op[0] == "DELETE"))
+    )
 
 
 OPERATIONS = operations_of(_declared_document())
@@ -150,6 +156,9 @@ async def build_world(admin: Api, kind: str) -> World:
     base = f"{API_PREFIX}/tenants/{tenant}"
     app = await admin.app(tenant, region["code"])
     spare_app = await admin.app(tenant, region["code"])
+    # An app's own client references it (409 APP_IN_USE); without it the app is deletable.
+    spare_client = await admin.delete(f"{base}/clients/{spare_app['client_id']}")
+    assert spare_client.status_code == 204, spare_client.text
     permission = "orders:read"
     ok(
         await admin.post(
@@ -199,7 +208,9 @@ async def build_world(admin: Api, kind: str) -> World:
     )
 
     caller: Api | None = None
-    if kind == CROSS_TENANT:
+    if kind == OPERATOR:
+        caller = admin
+    elif kind == CROSS_TENANT:
         caller = await tenant_admin(admin.http, await admin.tenant())
     elif kind == APP_READER:
         reader_role = unique("app-reader")
@@ -335,6 +346,8 @@ def expected(kind: str, method: str, path: str) -> tuple[int, frozenset[str]]:
 
 def judge(kind: str, method: str, path: str, response: httpx.Response) -> str | None:
     """None when the response is what ``kind`` must get, else a one-line description."""
+    if kind == OPERATOR:
+        return None if response.is_success else f"expected 2xx, got {_seen(response)}"
     status, reasons = expected(kind, method, path)
     if response.status_code != status:
         return (
@@ -378,7 +391,7 @@ class Matrix:
         self.document = document
         self.worlds: dict[str, World] = {}
         self.tallies: dict[str, Tally] = {
-            kind: Tally() for kind in (CROSS_TENANT, APP_READER, ANONYMOUS)
+            kind: Tally() for kind in (OPERATOR, CROSS_TENANT, APP_READER, ANONYMOUS)
         }
 
     @property
@@ -404,7 +417,9 @@ class Matrix:
         url = path.format(**values)
         variants: list[tuple[str, Any]] = [("no body", NO_BODY)]
         if "requestBody" in operation:
-            variants = [("valid body", valid_body(self.document, operation, world)), ("{}", {})]
+            variants = [("valid body", valid_body(self.document, operation, world))]
+            if kind != OPERATOR:
+                variants.append(("empty body", {}))
         headers = world.caller.headers if world.caller is not None else {}
         failures = []
         for label, body in variants:
@@ -413,7 +428,8 @@ class Matrix:
             tally.requests += 1
             verdict = judge(kind, method, path, response)
             if verdict is not None:
-                failures.append(f"{label} {body if body is not NO_BODY else ''}: {verdict}")
+                shown = "" if body is NO_BODY or not body else f" {body}"
+                failures.append(f"{label}{shown}: {verdict}")
         assert not failures, f"{kind} on {method} {url}: " + "; ".join(failures)
         tally.held.add(key)
 
@@ -442,6 +458,19 @@ async def matrix(admin: Api, http: httpx.AsyncClient) -> Matrix:
 def test_the_matrix_is_generated_from_the_whole_api() -> None:
     assert len(OPERATIONS) > 60
     assert len(set(OPERATIONS)) == len(OPERATIONS)
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=OPERATION_IDS)
+async def test_an_operator_succeeds_with_the_same_identifiers_and_bodies(
+    matrix: Matrix, method: str, path: str
+) -> None:
+    """The control: the matrix's identifiers and bodies are real, so the refusals below are
+    the checks at work and not a 404 or a 400 of a bad request."""
+    await matrix.check(OPERATOR, method, path)
+
+
+def test_the_operator_control_covered_every_documented_operation(matrix: Matrix) -> None:
+    matrix.assert_covered(OPERATOR)
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=OPERATION_IDS)

@@ -32,7 +32,11 @@ from services.common.secrets import (
 from services.registry.domain import audit, rules
 from services.registry.domain.catalog import DEFAULT_GRANT_TYPES, GRANT_TYPES
 from services.registry.domain.concurrency import changed_concurrently, check_version
-from services.registry.domain.escalation import ensure_no_escalation
+from services.registry.domain.escalation import (
+    audits_denied_escalations,
+    ensure_no_escalation,
+    ensure_outranks,
+)
 from services.registry.domain.models import (
     App,
     Client,
@@ -164,6 +168,20 @@ class ClientService:
             )
         return client
 
+    @staticmethod
+    async def _ensure_outranks(
+        principal: Principal, tx: RegistryTx, client: Client, operation: str
+    ) -> None:
+        """No escalation: only a caller holding all the client's admin permissions acts on it."""
+        roles = await tx.client_roles(client.id)
+        ensure_outranks(
+            principal,
+            await tx.role_grants([r.id for r in roles]),
+            target_type="client",
+            target_id=client.client_id,
+            operation=operation,
+        )
+
     async def _view(self, tx: RegistryTx, tenant: Tenant, client: Client) -> ClientView:
         apps = [
             a
@@ -260,10 +278,12 @@ class ClientService:
 
     # -- use cases ---------------------------------------------------------------------------
 
+    @audits_denied_escalations
     async def create_client(
         self, principal: Principal, tenant_slug: str, draft: ClientDraft
     ) -> tuple[ClientView, IssuedCredentials | None]:
-        """Create a client. Confidential: the plaintext secret is returned here once.
+        """Create a client. Confidential: the plaintext secret is returned here once. Its
+        roles may carry only admin permissions the caller holds (ESCALATION).
         Side effects: audit ``client.create``."""
         principal.require("client:write", tenant_slug)
         errors = ValidationErrors()
@@ -279,11 +299,18 @@ class ClientService:
             errors.raise_if_any()
             assert name is not None
             assert description is not None
-            ensure_no_escalation(principal, await tx.role_grants([r.id for r in roles]))
+            client_id = generate_client_id()
+            ensure_no_escalation(
+                principal,
+                await tx.role_grants([r.id for r in roles]),
+                target_type="client",
+                target_id=client_id,
+                operation="client.create",
+            )
             client = Client(
                 id=str(uuid.uuid4()),
                 tenant_id=tenant.id,
-                client_id=generate_client_id(),
+                client_id=client_id,
                 display_name=name,
                 confidential=draft.confidential,
                 enabled=True,
@@ -340,6 +367,7 @@ class ClientService:
             views = [await self._view(tx, tenant, c) for c in clients.items]
         return PageOf(items=views, total=clients.total, next_offset=clients.next_offset)
 
+    @audits_denied_escalations
     async def update_client(
         self,
         principal: Principal,
@@ -348,7 +376,9 @@ class ClientService:
         patch: ClientPatch,
         expected_version: int,
     ) -> ClientView:
-        """Change a client; apps, scopes and roles given are replaced as a whole.
+        """Change a client; apps, scopes and roles given are replaced as a whole. Only a
+        caller holding every admin permission of the client may change it
+        (TARGET_OUTRANKS_CALLER), and added roles only with what it holds (ESCALATION).
         Side effects: audit ``client.update``; change published (cached grants refresh)."""
         principal.require("client:write", tenant_slug)
         errors = ValidationErrors()
@@ -366,6 +396,8 @@ class ClientService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             client = await self._client(tx, tenant, client_id)
+            operation = "client.disable" if patch.enabled is False else "client.update"
+            await self._ensure_outranks(principal, tx, client, operation)
             check_version(client.version, expected_version, "client")
             grant_types = (
                 self._grant_types(errors, patch.grant_types, client.confidential)
@@ -383,7 +415,13 @@ class ClientService:
             )
             errors.raise_if_any()
             added_roles = [r.id for r in roles if r.name not in current.roles]
-            ensure_no_escalation(principal, await tx.role_grants(added_roles))
+            ensure_no_escalation(
+                principal,
+                await tx.role_grants(added_roles),
+                target_type="client",
+                target_id=client.client_id,
+                operation="client.roles.grant",
+            )
             if principal.client_id == client.client_id and patch.enabled is False:
                 raise FailedPrecondition(
                     "CLIENT_IS_CALLER", "A client cannot disable itself; use another admin client."
@@ -417,11 +455,13 @@ class ClientService:
         await self._changes.publish(Change(tenant.slug, "client", client_id))
         return view
 
+    @audits_denied_escalations
     async def regenerate_client_secret(
         self, principal: Principal, tenant_slug: str, client_id: str, grace_seconds: int
     ) -> IssuedCredentials:
         """A new secret, shown once (TrueParser seed "Regenerating The Secret"): the old one
-        stops working immediately, or after ``grace_seconds`` (at most 7 days) if asked."""
+        stops working immediately, or after ``grace_seconds`` (at most 7 days) if asked. Only
+        a caller holding every admin permission of the client (TARGET_OUTRANKS_CALLER)."""
         principal.require("client:write", tenant_slug)
         if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
             raise InvalidArgument(
@@ -432,6 +472,7 @@ class ClientService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             client = await self._client(tx, tenant, client_id)
+            await self._ensure_outranks(principal, tx, client, "client.secret.regenerate")
             if not client.confidential:
                 raise FailedPrecondition("PUBLIC_CLIENT", "Public clients have no secret.")
             old_end = now + timedelta(seconds=grace_seconds)
@@ -450,14 +491,17 @@ class ClientService:
         await self._changes.publish(Change(tenant.slug, "client", client_id))
         return IssuedCredentials(client_id, secret, old_end if grace_seconds else None)
 
+    @audits_denied_escalations
     async def delete_client(self, principal: Principal, tenant_slug: str, client_id: str) -> None:
         """Delete a client with its secrets: it can no longer obtain tokens, and the apps it
-        served lose it as a delete blocker. Side effect: audit ``client.delete``."""
+        served lose it as a delete blocker. Only a caller holding every admin permission of
+        the client (TARGET_OUTRANKS_CALLER). Side effect: audit ``client.delete``."""
         principal.require("client:write", tenant_slug)
         now = self._now()
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             client = await self._client(tx, tenant, client_id)
+            await self._ensure_outranks(principal, tx, client, "client.delete")
             if principal.client_id == client_id:
                 raise FailedPrecondition(
                     "CLIENT_IS_CALLER", "A client cannot delete itself; use another admin client."

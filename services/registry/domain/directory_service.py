@@ -58,7 +58,11 @@ from services.registry.domain.directory_models import (
     UserPatch,
     UserStatus,
 )
-from services.registry.domain.escalation import ensure_no_escalation
+from services.registry.domain.escalation import (
+    audits_denied_escalations,
+    ensure_no_escalation,
+    ensure_outranks,
+)
 from services.registry.domain.models import App, PageOf, PageRequest, Tenant
 from services.registry.domain.paging import page_request
 from services.registry.domain.ports import AuditStore
@@ -104,6 +108,14 @@ class DirectoryStore(AuditStore, Protocol):
 
     async def assign_user_role(self, user_id: str, role_id: str) -> bool: ...
     async def unassign_user_role(self, user_id: str, role_id: str) -> bool: ...
+    async def user_grants(self, user_id: str) -> list[tuple[str, str]]:
+        """(service, code) of every permission of the user's roles, direct or through any
+        group, whatever app they are bound to."""
+        ...
+
+    async def role_grants(self, role_ids: list[str]) -> list[tuple[str, str]]:
+        """(service, code) of every permission the roles carry."""
+        ...
 
     # roles
     async def get_role(
@@ -279,6 +291,43 @@ class DirectoryService:
         return found
 
     @staticmethod
+    async def _outranks_user(
+        principal: Principal, tx: DirectoryStore, user: User, operation: str
+    ) -> None:
+        ensure_outranks(
+            principal,
+            await tx.user_grants(user.id),
+            target_type="user",
+            target_id=user.id,
+            operation=operation,
+        )
+
+    @staticmethod
+    def _outranks_role(principal: Principal, role: Role, operation: str) -> None:
+        ensure_outranks(
+            principal,
+            [(p.service, p.code) for p in role.permissions],
+            target_type="role",
+            target_id=role.id,
+            operation=operation,
+        )
+
+    @staticmethod
+    async def _group_grants(tx: DirectoryStore, group: Group) -> list[tuple[str, str]]:
+        return await tx.role_grants([r.id for r in group.roles])
+
+    async def _outranks_group(
+        self, principal: Principal, tx: DirectoryStore, group: Group, operation: str
+    ) -> None:
+        ensure_outranks(
+            principal,
+            await self._group_grants(tx, group),
+            target_type="group",
+            target_id=group.id,
+            operation=operation,
+        )
+
+    @staticmethod
     def _system_role(role: Role) -> None:
         if role.system:
             raise FailedPrecondition(
@@ -372,17 +421,19 @@ class DirectoryService:
         tenant_slug: str,
         user_ref: str,
         expected_version: int,
+        operation: str,
         change: Callable[
             [DirectoryStore, Tenant, User], Awaitable[tuple[User, str, dict[str, Any]] | None]
         ],
     ) -> User:
-        """One write on one user row: lock it, check the version, apply ``change`` (which returns
-        the new state, the audit action and details, or None for a no-op), bump the version,
-        audit, publish."""
+        """One write on one user row: lock it, make sure the caller outranks the user (no
+        escalation), check the version, apply ``change`` (which returns the new state, the
+        audit action and details, or None for a no-op), bump the version, audit, publish."""
         principal.require("user:write", tenant_slug)
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref, for_update=True)
+            await self._outranks_user(principal, tx, user, operation)
             check_version(user.version, expected_version, "user")
             outcome = await change(tx, tenant, user)
             if outcome is None:
@@ -395,6 +446,7 @@ class DirectoryService:
         await self._publish(tenant, "user", user.id)
         return updated
 
+    @audits_denied_escalations
     async def update_user(
         self,
         principal: Principal,
@@ -452,8 +504,11 @@ class DirectoryService:
                 return None
             return updated, "user.update", {"fields": fields}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.update", change
+        )
 
+    @audits_denied_escalations
     async def set_password(
         self,
         principal: Principal,
@@ -479,8 +534,11 @@ class DirectoryService:
             await tx.set_password_hash(user.id, password_hash)
             return replace(user, has_password=True), "user.password.set", {}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.password.set", change
+        )
 
+    @audits_denied_escalations
     async def clear_password(
         self, principal: Principal, tenant_slug: str, user_ref: str, expected_version: int
     ) -> User:
@@ -495,8 +553,11 @@ class DirectoryService:
             await tx.set_password_hash(user.id, None)
             return replace(user, has_password=False), "user.password.clear", {}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.password.clear", change
+        )
 
+    @audits_denied_escalations
     async def disable_user(
         self, principal: Principal, tenant_slug: str, user_ref: str, expected_version: int
     ) -> User:
@@ -514,8 +575,11 @@ class DirectoryService:
             )
             return updated, "user.disable", {"token_version": updated.token_version}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.disable", change
+        )
 
+    @audits_denied_escalations
     async def enable_user(
         self, principal: Principal, tenant_slug: str, user_ref: str, expected_version: int
     ) -> User:
@@ -529,8 +593,11 @@ class DirectoryService:
                 return None
             return replace(user, status=UserStatus.ACTIVE), "user.enable", {}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.enable", change
+        )
 
+    @audits_denied_escalations
     async def logout_everywhere(
         self, principal: Principal, tenant_slug: str, user_ref: str, expected_version: int
     ) -> User:
@@ -543,8 +610,11 @@ class DirectoryService:
             updated = replace(user, token_version=user.token_version + 1)
             return updated, "user.logout_everywhere", {"token_version": updated.token_version}
 
-        return await self._change_user(principal, tenant_slug, user_ref, expected_version, change)
+        return await self._change_user(
+            principal, tenant_slug, user_ref, expected_version, "user.logout_everywhere", change
+        )
 
+    @audits_denied_escalations
     async def delete_user(
         self, principal: Principal, tenant_slug: str, user_ref: str, expected_version: int
     ) -> None:
@@ -554,6 +624,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref, for_update=True)
+            await self._outranks_user(principal, tx, user, "user.delete")
             check_version(user.version, expected_version, "user")
             await tx.delete_user(user.id)
             await self._audit(
@@ -571,8 +642,16 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref)
             role = await self._role(tx, tenant, role_ref)
+            operation = "user.role.assign" if assign else "user.role.unassign"
+            await self._outranks_user(principal, tx, user, operation)
             if assign:
-                ensure_no_escalation(principal, [(p.service, p.code) for p in role.permissions])
+                ensure_no_escalation(
+                    principal,
+                    [(p.service, p.code) for p in role.permissions],
+                    target_type="user",
+                    target_id=user.id,
+                    operation=operation,
+                )
                 changed = await tx.assign_user_role(user.id, role.id)
             else:
                 changed = await tx.unassign_user_role(user.id, role.id)
@@ -586,6 +665,7 @@ class DirectoryService:
             await self._publish(tenant, "user", user.id)
         return stored
 
+    @audits_denied_escalations
     async def assign_user_role(
         self, principal: Principal, tenant_slug: str, user_ref: str, role_ref: str
     ) -> User:
@@ -593,6 +673,7 @@ class DirectoryService:
         when it was not assigned yet."""
         return await self._user_role(principal, tenant_slug, user_ref, role_ref, True)
 
+    @audits_denied_escalations
     async def unassign_user_role(
         self, principal: Principal, tenant_slug: str, user_ref: str, role_ref: str
     ) -> User:
@@ -665,6 +746,7 @@ class DirectoryService:
             app_id = (await self._app(tx, tenant, app_ref)).id if app_ref.strip() else None
             return await tx.list_roles(tenant.id, page, app_id)
 
+    @audits_denied_escalations
     async def update_role(
         self,
         principal: Principal,
@@ -692,6 +774,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
+            self._outranks_role(principal, role, "role.update")
             check_etag(role.etag, expected_etag, "role")
             updated = replace(
                 role,
@@ -708,6 +791,7 @@ class DirectoryService:
         await self._publish(tenant, "role", role.id)
         return updated
 
+    @audits_denied_escalations
     async def delete_role(
         self, principal: Principal, tenant_slug: str, role_ref: str, expected_etag: str
     ) -> None:
@@ -719,6 +803,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
+            self._outranks_role(principal, role, "role.delete")
             check_etag(role.etag, expected_etag, "role")
             blockers = await tx.role_blockers(role.id)
             if blockers:
@@ -734,6 +819,7 @@ class DirectoryService:
             )
         await self._publish(tenant, "role", role.id)
 
+    @audits_denied_escalations
     async def set_role_permissions(
         self,
         principal: Principal,
@@ -751,6 +837,7 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             role = await self._role(tx, tenant, role_ref, for_update=True)
             self._system_role(role)
+            self._outranks_role(principal, role, "role.permissions.set")
             check_etag(role.etag, expected_etag, "role")
             catalog = await tx.catalog_entries(
                 tenant.id, [(r.service.strip(), r.code.strip()) for r in refs]
@@ -771,7 +858,11 @@ class DirectoryService:
             assert entries is not None
             held = {p.id for p in role.permissions}
             ensure_no_escalation(
-                principal, [(e.service, e.code) for e in entries if e.id not in held]
+                principal,
+                [(e.service, e.code) for e in entries if e.id not in held],
+                target_type="role",
+                target_id=role.id,
+                operation="role.permissions.set",
             )
             await tx.replace_role_permissions(role.id, [e.id for e in entries])
             await self._audit(
@@ -860,6 +951,7 @@ class DirectoryService:
         tenant_slug: str,
         group_ref: str,
         expected_etag: str,
+        operation: str,
         change: Callable[
             [DirectoryStore, Tenant, Group], Awaitable[tuple[Group, str, dict[str, Any]] | None]
         ],
@@ -868,6 +960,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             group = await self._group(tx, tenant, group_ref, for_update=True)
+            await self._outranks_group(principal, tx, group, operation)
             check_etag(group.etag, expected_etag, "group")
             outcome = await change(tx, tenant, group)
             if outcome is None:
@@ -879,6 +972,7 @@ class DirectoryService:
         await self._publish(tenant, "group", group.id)
         return updated
 
+    @audits_denied_escalations
     async def update_group(
         self,
         principal: Principal,
@@ -910,8 +1004,11 @@ class DirectoryService:
                 return None
             return updated, "group.update", {"fields": fields, "bound_to": list(updated.bound_to)}
 
-        return await self._change_group(principal, tenant_slug, group_ref, expected_etag, change)
+        return await self._change_group(
+            principal, tenant_slug, group_ref, expected_etag, "group.update", change
+        )
 
+    @audits_denied_escalations
     async def set_group_roles(
         self,
         principal: Principal,
@@ -937,12 +1034,21 @@ class DirectoryService:
             current = {r.id for r in group.roles}
             for added in (r for r in roles if r.id not in current):
                 full = await self._role(tx, tenant, added.id)
-                ensure_no_escalation(principal, [(p.service, p.code) for p in full.permissions])
+                ensure_no_escalation(
+                    principal,
+                    [(p.service, p.code) for p in full.permissions],
+                    target_type="group",
+                    target_id=group.id,
+                    operation="group.roles.set",
+                )
             updated = replace(group, roles=tuple(roles))
             return updated, "group.roles.set", {"roles": [r.code for r in roles]}
 
-        return await self._change_group(principal, tenant_slug, group_ref, expected_etag, change)
+        return await self._change_group(
+            principal, tenant_slug, group_ref, expected_etag, "group.roles.set", change
+        )
 
+    @audits_denied_escalations
     async def delete_group(
         self, principal: Principal, tenant_slug: str, group_ref: str, expected_etag: str
     ) -> None:
@@ -952,6 +1058,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             group = await self._group(tx, tenant, group_ref, for_update=True)
+            await self._outranks_group(principal, tx, group, "group.delete")
             check_etag(group.etag, expected_etag, "group")
             await tx.delete_group(group.id)
             await self._audit(
@@ -967,12 +1074,20 @@ class DirectoryService:
             tenant = await self._tenant(tx, tenant_slug)
             group = await self._group(tx, tenant, group_ref)
             user = await self._user(tx, tenant, user_ref)
+            operation = "group.member.add" if add else "group.member.remove"
+            await self._outranks_user(principal, tx, user, operation)
             if add:
-                for ref in group.roles:
-                    role = await self._role(tx, tenant, ref.id)
-                    ensure_no_escalation(principal, [(p.service, p.code) for p in role.permissions])
+                # Joining gives the user the group's roles: grant only what the caller holds.
+                ensure_no_escalation(
+                    principal,
+                    await self._group_grants(tx, group),
+                    target_type="group",
+                    target_id=group.id,
+                    operation=operation,
+                )
                 changed = await tx.add_group_member(group.id, user.id)
             else:
+                await self._outranks_group(principal, tx, group, operation)
                 changed = await tx.remove_group_member(group.id, user.id)
             if changed:
                 await self._audit(
@@ -988,12 +1103,14 @@ class DirectoryService:
             await self._publish(tenant, "user", user.id)
         return group
 
+    @audits_denied_escalations
     async def add_group_member(
         self, principal: Principal, tenant_slug: str, group_ref: str, user_ref: str
     ) -> Group:
         """Add a user to a group (idempotent). Side effect: audit ``group.member.add``."""
         return await self._group_member(principal, tenant_slug, group_ref, user_ref, True)
 
+    @audits_denied_escalations
     async def remove_group_member(
         self, principal: Principal, tenant_slug: str, group_ref: str, user_ref: str
     ) -> Group:
@@ -1002,6 +1119,7 @@ class DirectoryService:
 
     # -- memberships (user_apps) -------------------------------------------------------------
 
+    @audits_denied_escalations
     async def grant_membership(
         self, principal: Principal, tenant_slug: str, user_ref: str, app_ref: str
     ) -> tuple[Membership, bool]:
@@ -1013,6 +1131,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref)
+            await self._outranks_user(principal, tx, user, "membership.grant")
             app = await self._app(tx, tenant, app_ref)
             existing = await tx.get_membership(user.id, app.id, for_update=True)
             if existing is not None and existing.status is MembershipStatus.ACTIVE:
@@ -1043,6 +1162,7 @@ class DirectoryService:
         await self._publish(tenant, "user", user.id)
         return membership, existing is None
 
+    @audits_denied_escalations
     async def revoke_membership(
         self, principal: Principal, tenant_slug: str, user_ref: str, app_ref: str
     ) -> Membership:
@@ -1054,6 +1174,7 @@ class DirectoryService:
         async with self._tx() as tx:
             tenant = await self._tenant(tx, tenant_slug)
             user = await self._user(tx, tenant, user_ref, for_update=True)
+            await self._outranks_user(principal, tx, user, "membership.revoke")
             app = await self._app(tx, tenant, app_ref)
             existing = await tx.get_membership(user.id, app.id, for_update=True)
             if existing is None:

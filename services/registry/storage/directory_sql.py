@@ -328,6 +328,29 @@ class SqlDirectoryTx:
         )
         return bool(result.rowcount)
 
+    async def user_grants(self, user_id: str) -> list[tuple[str, str]]:
+        through_groups = (
+            select(t.group_roles.c.role_id)
+            .join(t.group_members, t.group_members.c.group_id == t.group_roles.c.group_id)
+            .where(t.group_members.c.user_id == user_id)
+        )
+        direct = select(t.user_roles.c.role_id).where(t.user_roles.c.user_id == user_id)
+        rows = await self._c.execute(
+            select(t.permissions.c.service_code, t.permissions.c.code)
+            .distinct()
+            .join(t.role_permissions, t.role_permissions.c.permission_id == t.permissions.c.id)
+            .where(
+                or_(
+                    t.role_permissions.c.role_id.in_(direct),
+                    t.role_permissions.c.role_id.in_(through_groups),
+                )
+            )
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def role_grants(self, role_ids: list[str]) -> list[tuple[str, str]]:
+        return await self._core.role_grants(role_ids)
+
     # -- roles -----------------------------------------------------------------------------
 
     def _roles_query(self) -> Select[Any]:
