@@ -91,9 +91,10 @@ async def test_public_clients_have_no_secret_and_cannot_use_client_credentials(
         f"/t/{tenant}/oauth2/token",
         data={"grant_type": "client_credentials", "client_id": public.json()["client_id"]},
     )
-    # RFC 6749 §4.4: client_credentials is for confidential clients only.
-    assert no_secret.status_code == 400
-    assert no_secret.json()["error"] == "unauthorized_client"
+    # RFC 6749 §4.4.2: client_credentials needs client authentication, which a public client
+    # cannot give; answered exactly like an unknown client (no oracle, §7).
+    assert no_secret.status_code == 401
+    assert no_secret.json()["error"] == "invalid_client"
 
 
 async def test_unknown_apps_and_roles_are_reported_field_by_field(

@@ -476,7 +476,15 @@ class ClientService:
             if not client.confidential:
                 raise FailedPrecondition("PUBLIC_CLIENT", "Public clients have no secret.")
             old_end = now + timedelta(seconds=grace_seconds)
-            await tx.expire_client_secrets(client.id, old_end)
+            # Only the newest live secret may keep working for the grace period; every other
+            # row goes, so a client never holds more than two secrets (no accumulation).
+            live = [
+                r
+                for r in await tx.client_secrets(client.id)
+                if r.expires_at is None or r.expires_at > now
+            ]
+            keep = live[0].id if live and grace_seconds else None
+            await tx.retire_client_secrets(client.id, keep, old_end if keep else None)
             secret = await issue_secret(tx, self._hasher, client.id, now)
             await audit.record(
                 tx,

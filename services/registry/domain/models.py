@@ -156,6 +156,17 @@ class ClientSecretRecord:
 
 
 @dataclass(frozen=True)
+class ClientCredentials:
+    """What authenticating a client needs, read in one query whatever the outcome."""
+
+    client_pk: str
+    tenant_slug: str
+    enabled: bool
+    confidential: bool
+    secrets: tuple[ClientSecretRecord, ...]
+
+
+@dataclass(frozen=True)
 class Client:
     id: str
     tenant_id: str

@@ -15,6 +15,7 @@ from services.registry.domain.models import (
     App,
     AuditEvent,
     Client,
+    ClientCredentials,
     ClientSecretRecord,
     NamedRef,
     PageOf,
@@ -101,8 +102,11 @@ class ClientStore(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
     async def client_secrets(self, client_pk: str) -> list[ClientSecretRecord]: ...
     async def insert_client_secret(self, client_pk: str, record: ClientSecretRecord) -> None: ...
-    async def expire_client_secrets(self, client_pk: str, expires_at: datetime) -> None:
-        """Give every secret without an earlier end the end ``expires_at``."""
+    async def retire_client_secrets(
+        self, client_pk: str, keep: str | None, keep_until: datetime | None
+    ) -> None:
+        """Delete every secret of the client but ``keep``, which then expires at
+        ``keep_until`` at the latest (a grace period never lengthens)."""
         ...
 
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None: ...
@@ -130,6 +134,11 @@ class ClientStore(Protocol):
 class ResolutionStore(Protocol):
     """Reads behind the token service's resolution call; each is one indexed query, so the
     cost does not grow with the size of the tenant."""
+
+    async def client_credentials(self, client_id: str) -> ClientCredentials | None:
+        """The client's tenant, state and secrets in ONE query, found or not: an unknown
+        client must cost what a known one with a wrong secret costs (§7, no oracle)."""
+        ...
 
     async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None: ...
     async def membership_status(self, user_id: str, app_id: str) -> str | None: ...

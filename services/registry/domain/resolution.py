@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from services.common import oauth_errors as oauth
 from services.common.auth import Principal
 from services.common.errors import NotFound, PermissionDenied
-from services.common.secrets import SecretHasher
+from services.common.secrets import CLIENT_SECRET_PREFIX, SecretHasher, generate_secret
+from services.registry.domain.clients import PUBLIC_CLIENT_GRANTS
 from services.registry.domain.models import (
     App,
     Client,
+    ClientCredentials,
     GrantContext,
     PlanStatus,
     Tenant,
@@ -27,6 +29,9 @@ from services.registry.domain.origins import domain_of_origin, origin_allowed
 from services.registry.domain.ports import RegistryTx, UnitOfWork
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Keyed hashes computed per client authentication, whatever the outcome: a regeneration with a
+# grace period leaves at most two live secrets (services.registry.domain.clients).
+SECRETS_CHECKED = 2
 
 
 class ResolutionService:
@@ -41,6 +46,8 @@ class ResolutionService:
         self._tx = transaction
         self._read = read
         self._hasher = hasher
+        # A keyed hash no secret matches, computed in place of a missing one.
+        self._decoy = hasher.hash(generate_secret(CLIENT_SECRET_PREFIX))
         self._default_lifetime = default_access_token_seconds
         self._now = now
 
@@ -55,22 +62,19 @@ class ResolutionService:
     ) -> GrantContext:
         """Authenticate a client and resolve what its tokens carry (token service only).
 
-        Unknown tenant, unknown client, wrong secret and disabled client all fail with the
-        same invalid_client error (§7: no oracle). A disabled app or a retired plan blocks
-        issuance (TrueParser seed).
+        Unknown tenant, unknown client, another tenant's client, wrong secret, disabled
+        client and a public client without the credentials its grant needs all fail with the
+        same invalid_client error at the same cost (§7: no oracle, see :meth:`_authenticate`).
+        A disabled app or a retired plan blocks issuance (TrueParser seed).
         """
         principal.require_service("token")
         async with self._read() as tx:
+            credentials = await tx.client_credentials(client_id)
+            secret_id = self._authenticate(credentials, tenant_slug, client_secret, grant_type)
             tenant = await tx.get_tenant(tenant_slug)
-            client = await tx.get_client(client_id) if tenant else None
-            if (
-                tenant is None
-                or client is None
-                or client.tenant_id != tenant.id
-                or not client.enabled
-            ):
+            client = await tx.get_client(client_id)
+            if tenant is None or client is None:  # deleted meanwhile
                 raise oauth.invalid_client()
-            secret_id = await self._authenticate(tx, client, client_secret)
             if grant_type not in client.grant_types:
                 raise oauth.unauthorized_client(
                     "GRANT_TYPE_NOT_ALLOWED", f"This client may not use the {grant_type} grant."
@@ -191,24 +195,45 @@ class ResolutionService:
             audiences=tuple(await tx.app_audiences(app.id)),
         )
 
-    async def _authenticate(self, tx: RegistryTx, client: Client, secret: str) -> str | None:
-        """Check the secret against every unexpired one (grace periods); returns the id of the
-        matching secret when its last-used time is due for an update."""
-        if not client.confidential:
-            if secret:
+    def _authenticate(
+        self,
+        credentials: ClientCredentials | None,
+        tenant_slug: str,
+        secret: str,
+        grant_type: str,
+    ) -> str | None:
+        """Check the client's credentials or raise invalid_client; return the id of the matched
+        secret when its last-used time is due for an update.
+
+        Every outcome costs the same: the credentials were read in one query, and exactly
+        :data:`SECRETS_CHECKED` keyed hashes are computed, padded with a decoy for a client
+        that is unknown, public or has fewer live secrets (grace periods keep at most two).
+        A public client has nothing to present; it is identified only for the grants that
+        do without a secret (never client_credentials, RFC 6749 §4.4.2).
+        """
+        now = self._now()
+        live = [
+            r
+            for r in (credentials.secrets if credentials is not None else ())
+            if r.expires_at is None or r.expires_at > now
+        ][:SECRETS_CHECKED]
+        hashes = [r.secret_hash for r in live]
+        hashes += [self._decoy] * (SECRETS_CHECKED - len(hashes))
+        matches = [self._hasher.verify(secret, stored) for stored in hashes]
+        matched = next((r for r, ok in zip(live, matches, strict=False) if ok), None)
+        if credentials is None or credentials.tenant_slug != tenant_slug:
+            raise oauth.invalid_client()
+        if not credentials.enabled:
+            raise oauth.invalid_client()
+        if not credentials.confidential:
+            if secret or grant_type not in PUBLIC_CLIENT_GRANTS:
                 raise oauth.invalid_client()
             return None
-        if not secret:
+        if matched is None:
             raise oauth.invalid_client()
-        now = self._now()
-        for record in await tx.client_secrets(client.id):
-            if record.expires_at is not None and record.expires_at <= now:
-                continue
-            if self._hasher.verify(secret, record.secret_hash):
-                if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-                    return record.id
-                return None
-        raise oauth.invalid_client()
+        if matched.last_used_at is None or now - matched.last_used_at > LAST_USED_RESOLUTION:
+            return matched.id
+        return None
 
     async def _touch_secret(self, secret_id: str) -> None:
         # One-minute resolution: the token path writes at most once a minute per secret.

@@ -1141,7 +1141,7 @@ class RegistryService:
             secrets = await tx.client_secrets(client.id)
             valid = [s for s in secrets if s.expires_at is None or s.expires_at > now]
             if not any(self._hasher.verify(admin_secret, s.secret_hash) for s in valid):
-                await tx.expire_client_secrets(client.id, now)
+                await tx.retire_client_secrets(client.id, None, None)
                 await tx.insert_client_secret(
                     client.id,
                     ClientSecretRecord(

@@ -21,6 +21,7 @@ from services.registry.domain.models import (
     App,
     AuditEvent,
     Client,
+    ClientCredentials,
     ClientSecretRecord,
     NamedRef,
     PageOf,
@@ -602,6 +603,47 @@ class SqlRegistryTx:
             description=m["description"],
         )
 
+    async def client_credentials(self, client_id: str) -> ClientCredentials | None:
+        rows = (
+            await self._c.execute(
+                select(
+                    t.clients.c.id,
+                    t.clients.c.enabled,
+                    t.clients.c.confidential,
+                    t.tenants.c.slug,
+                    t.client_secrets.c.id.label("secret_id"),
+                    t.client_secrets.c.secret_hash,
+                    t.client_secrets.c.created_at,
+                    t.client_secrets.c.expires_at,
+                    t.client_secrets.c.last_used_at,
+                )
+                .join(t.tenants, t.tenants.c.id == t.clients.c.tenant_id)
+                .outerjoin(t.client_secrets, t.client_secrets.c.client_pk == t.clients.c.id)
+                .where(t.clients.c.client_id == client_id)
+                .order_by(t.client_secrets.c.created_at.desc())
+            )
+        ).all()
+        if not rows:
+            return None
+        first = rows[0]._mapping
+        return ClientCredentials(
+            client_pk=first["id"],
+            tenant_slug=first["slug"],
+            enabled=first["enabled"],
+            confidential=first["confidential"],
+            secrets=tuple(
+                ClientSecretRecord(
+                    id=m["secret_id"],
+                    secret_hash=m["secret_hash"],
+                    created_at=utc(m["created_at"]),
+                    expires_at=utc_or_none(m["expires_at"]),
+                    last_used_at=utc_or_none(m["last_used_at"]),
+                )
+                for m in (r._mapping for r in rows)
+                if m["secret_id"] is not None
+            ),
+        )
+
     async def client_secrets(self, client_pk: str) -> list[ClientSecretRecord]:
         rows = (
             await self._c.execute(
@@ -633,20 +675,27 @@ class SqlRegistryTx:
             )
         )
 
-    async def expire_client_secrets(self, client_pk: str, expires_at: datetime) -> None:
-        await self._c.execute(
-            update(t.client_secrets)
-            .where(
-                and_(
-                    t.client_secrets.c.client_pk == client_pk,
-                    or_(
-                        t.client_secrets.c.expires_at.is_(None),
-                        t.client_secrets.c.expires_at > expires_at,
-                    ),
+    async def retire_client_secrets(
+        self, client_pk: str, keep: str | None, keep_until: datetime | None
+    ) -> None:
+        others = [t.client_secrets.c.client_pk == client_pk]
+        if keep is not None:
+            others.append(t.client_secrets.c.id != keep)
+        await self._c.execute(delete(t.client_secrets).where(and_(*others)))
+        if keep is not None and keep_until is not None:
+            await self._c.execute(
+                update(t.client_secrets)
+                .where(
+                    and_(
+                        t.client_secrets.c.id == keep,
+                        or_(
+                            t.client_secrets.c.expires_at.is_(None),
+                            t.client_secrets.c.expires_at > keep_until,
+                        ),
+                    )
                 )
+                .values(expires_at=keep_until)
             )
-            .values(expires_at=expires_at)
-        )
 
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None:
         await self._c.execute(
