@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -69,6 +70,19 @@ class Settings(BaseSettings):
         None, description="Secret of the bootstrap admin client; dev mode generates one."
     )
 
+    rate_limit_failed_auth_per_client: str = Field(
+        "10/minute",
+        description="Failed client authentications per client id before 429 (limits syntax).",
+    )
+    rate_limit_failed_auth_per_address: str = Field(
+        "30/minute",
+        description="Failed client authentications per remote address before 429.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses whose X-Forwarded-For is believed (comma-separated; '*' = any).",
+    )
+
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -100,6 +114,17 @@ class Settings(BaseSettings):
         if value and not (value.replace("_", "a").isalnum() and value[0].isalpha()):
             raise ValueError("must be letters, digits and underscores, starting with a letter")
         return value.lower()
+
+    @field_validator("rate_limit_failed_auth_per_client", "rate_limit_failed_auth_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            amount = limits.parse(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError("must be a rate of at least 1, such as '10/minute' or '100 per hour'")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -23,6 +23,7 @@ from services.gateway.clients import GatewayClients, call
 from services.gateway.cors import OriginPolicy, TenantCors
 from services.gateway.edge import EdgeGuard, is_oauth_path
 from services.gateway.problems import PROBLEM_MEDIA_TYPE, oauth_error, problem, problem_from_remote
+from services.gateway.rate_limits import FailedAuthLimiter
 from services.gateway.routes import admin, catalog, directory, oauth
 from tessera_sdk.verifier import BaseTokenVerifier
 
@@ -88,6 +89,11 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clients = clients
+    app.state.failed_auth = FailedAuthLimiter.create(
+        settings.redis_url,
+        settings.rate_limit_failed_auth_per_client,
+        settings.rate_limit_failed_auth_per_address,
+    )
     app.state.gate = AdminGate(
         BaseTokenVerifier(
             settings.public_url,

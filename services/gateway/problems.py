@@ -185,9 +185,11 @@ def oauth_error_response(error: RemoteError, *, basic_auth_used: bool) -> JSONRe
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def oauth_error(code: str, description: str, status: int = 400) -> JSONResponse:
+def oauth_error(
+    code: str, description: str, status: int = 400, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": code, "error_description": description},
         status_code=status,
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import uvicorn
+from fastapi import FastAPI
 
 from services.common.runtime import Runtime
 from services.gateway.app import create_app
@@ -21,6 +22,7 @@ class GatewayComponent:
         self._clients: GatewayClients | None = None
         self._server: uvicorn.Server | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._app: FastAPI | None = None
         self.port = 0
 
     @property
@@ -35,6 +37,7 @@ class GatewayComponent:
             self._runtime.target("invites"),
         )
         app = create_app(settings, self._clients)
+        self._app = app
         config = uvicorn.Config(
             app,
             host=settings.http_host,
@@ -47,6 +50,10 @@ class GatewayComponent:
             # body (h11's own limit, 16 KiB, would answer a bare 400); beyond this h11 still
             # refuses on its own.
             h11_max_incomplete_event_size=EDGE_HEADER_BUFFER_BYTES,
+            # The caller's address (rate limits) comes from X-Forwarded-For only when the
+            # connection comes from a configured proxy.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
         )
         config.load()
         self._server = uvicorn.Server(config)
@@ -68,6 +75,8 @@ class GatewayComponent:
             if self._loop_task is not None:
                 await self._loop_task
             await self._server.shutdown()
+        if self._app is not None:
+            await self._app.state.failed_auth.close()
         if self._clients is not None:
             await self._clients.close()
 

@@ -42,6 +42,10 @@ async def platform(
         invites_listen="127.0.0.1:0",
         shutdown_grace_seconds=1,
         default_app_limit=5,
+        # Suites that fail client authentication on purpose share one address; the limits
+        # themselves are pinned by test_rate_limits on a platform of their own.
+        rate_limit_failed_auth_per_client="100000/minute",
+        rate_limit_failed_auth_per_address="100000/minute",
     )
     running = Platform(settings)
     await running.start()

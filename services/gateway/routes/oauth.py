@@ -26,6 +26,7 @@ from services.gateway.problems import (
     oauth_error_response,
     problem_from_remote,
 )
+from services.gateway.rate_limits import FailedAuthLimiter
 
 # A token request is a handful of short parameters: the gateway's edge refuses bodies over
 # 16 KiB here (services.gateway.edge).
@@ -92,6 +93,22 @@ def _oauth_failure(description: str) -> dict[str, Any]:
     return {"model": OAuthError, "description": description}
 
 
+async def _failed(
+    error: RemoteError,
+    basic_auth_used: bool,
+    limiter: FailedAuthLimiter,
+    tenant: str,
+    client_id: str,
+    address: str,
+) -> Response:
+    """The RFC 6749 answer to a failed request; a failed client authentication also counts
+    against the client and the address (and says how much is left)."""
+    response = oauth_error_response(error, basic_auth_used=basic_auth_used)
+    if response.status_code == 401:
+        response.headers.update(await limiter.record_failure(tenant, client_id, address))
+    return response
+
+
 @router.post(
     "/t/{tenant}/oauth2/token",
     summary="Token endpoint (RFC 6749 §3.2)",
@@ -154,6 +171,17 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
     else:
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
         method = "client_secret_post" if secret else "none"
+    limiter: FailedAuthLimiter = request.app.state.failed_auth
+    address = request.client.host if request.client else ""
+    refused = await limiter.refusal(tenant, client_id, address)
+    if refused is not None:
+        return oauth_error(
+            "temporarily_unavailable",
+            "Too many failed client authentications for this client or from this address; "
+            f"retry after {refused.retry_after} seconds.",
+            status=429,
+            headers=refused.headers,
+        )
     if not _TENANT.fullmatch(tenant):
         # Exactly the answer an unknown tenant gets from the registry: no oracle (§7).
         unknown = RemoteError(
@@ -162,7 +190,7 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
             "INVALID_CLIENT",
             metadata={"oauth_error": "invalid_client"},
         )
-        return oauth_error_response(unknown, basic_auth_used=basic is not None)
+        return await _failed(unknown, basic is not None, limiter, tenant, client_id, address)
 
     exchange = token_pb2.ExchangeRequest(
         tenant=tenant,
@@ -177,7 +205,7 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
     try:
         issued = await call(_clients(request).token.Exchange, exchange)
     except RemoteError as error:
-        return oauth_error_response(error, basic_auth_used=basic is not None)
+        return await _failed(error, basic is not None, limiter, tenant, client_id, address)
     body: dict[str, Any] = {
         "access_token": issued.access_token,
         "token_type": issued.token_type,
