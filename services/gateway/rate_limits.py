@@ -57,7 +57,13 @@ class FailedAuthLimiter:
         pool = redis.ConnectionPool.from_url(
             redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
         )
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", connection_pool=pool)
+        # limits hands connection_pool to redis-py (documented), though its options are typed
+        # as scalars; our own pool is what lets close() release the sockets.
+        storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            connection_pool=pool,  # type: ignore[arg-type]
+        )
         return cls(storage, per_client, per_address, pool=pool)
 
     async def close(self) -> None:
