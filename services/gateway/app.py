@@ -41,7 +41,6 @@ an `errors` list of `{field, reason, message}`.
 _HTTP_REASONS = {
     404: "ROUTE_NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
-    413: "BODY_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
@@ -61,15 +60,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         document = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        for path, operations in document.get("paths", {}).items():
+        for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.get("responses", {})
                 responses.pop("422", None)
-                if not path.startswith("/api/"):
-                    continue
-                for status, response in responses.items():
+                for response in responses.values():
                     content = response.get("content", {})
-                    if int(status) >= 400 and "application/json" in content:
+                    schema = content.get("application/json", {}).get("schema", {})
+                    if schema.get("$ref", "").endswith("/Problem"):
                         content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
         schemas = document.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
@@ -141,7 +139,9 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
         detail = str(error.detail)
         if is_oauth_path(request.url.path) and error.status_code not in (404, 405):
             return oauth_error("invalid_request", detail, status=error.status_code)
-        reason = _HTTP_REASONS.get(error.status_code, "HTTP_ERROR")
+        reason = getattr(error, "reason", None) or _HTTP_REASONS.get(
+            error.status_code, "HTTP_ERROR"
+        )
         return problem(error.status_code, reason, detail, instance=request.url.path)
 
     @app.exception_handler(Exception)

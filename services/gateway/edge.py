@@ -31,6 +31,22 @@ DENY_ALL_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; fo
 _SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 
 
+NUL_REFUSED = (
+    "The request contains a NUL character (U+0000), which no identifier, name or secret can "
+    "hold; remove it."
+)
+_LONGEST_NUL_FORM = len(b"\\u0000")
+
+
+def _nul_forms(content_type: str) -> tuple[bytes, ...]:
+    """How a NUL character is spelled in a body of this type: Tessera stores none (PostgreSQL
+    text cannot hold one), so a request carrying one is refused up front, alike on every
+    backend, instead of failing deep in a store."""
+    if "x-www-form-urlencoded" in content_type:
+        return (b"\x00", b"%00")
+    return (b"\x00", b"\\u0000")
+
+
 def is_oauth_path(path: str) -> bool:
     """The per-tenant OAuth/OIDC endpoints answer with RFC 6749 bodies, not problem+json."""
     return path.startswith("/t/")
@@ -44,12 +60,17 @@ def too_large(limit: int) -> str:
     return f"The request body exceeds {limit // 1024} KiB; send less."
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from ``receive`` once a body without a (truthful) length passes the limit; the
-    app's HTTP error handler renders it like any other 413."""
+class EdgeRefusal(HTTPException):
+    """Raised from ``receive`` while a route reads the body; the app's HTTP error handler
+    renders it like any other refusal, with this ``reason``."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, too_large(limit))
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(status, detail)
+        self.reason = reason
+
+
+def body_too_large(limit: int) -> EdgeRefusal:
+    return EdgeRefusal(413, "BODY_TOO_LARGE", too_large(limit))
 
 
 def refusal(path: str, status: int, reason: str, detail: str) -> Response:
@@ -87,14 +108,22 @@ class EdgeGuard:
             return
         limit = body_limit(scope["path"])
         received = 0
+        nul_forms = _nul_forms(Headers(scope=scope).get("content-type", ""))
+        tail = b""
 
         async def receive_within_limit() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise body_too_large(limit)
+                # The last bytes of the previous chunk: a form split between two chunks.
+                window = tail + chunk
+                if any(form in window for form in nul_forms):
+                    raise EdgeRefusal(400, "NUL_CHARACTER", NUL_REFUSED)
+                tail = window[-(_LONGEST_NUL_FORM - 1) :]
             return message
 
         await self.app(scope, receive_within_limit, send_with_headers)
@@ -127,6 +156,9 @@ class EdgeGuard:
                 "HEADERS_TOO_LARGE",
                 f"The request headers exceed {MAX_HEADER_BYTES} bytes in all.",
             )
+        target = (scope.get("raw_path") or b"") + b"?" + scope.get("query_string", b"")
+        if b"%00" in target or "\x00" in scope["path"]:
+            return (400, "NUL_CHARACTER", NUL_REFUSED)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             limit = body_limit(scope["path"])

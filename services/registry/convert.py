@@ -77,6 +77,16 @@ def page_token(offset: int | None) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
+def settings_patch(request: Any) -> dict[str, Any] | None:
+    """A request's settings as a JSON Merge Patch (RFC 7396) over dotted keys: the values it
+    sets, and None for each key in ``reset_settings``; None when it touches no setting."""
+    if not request.HasField("settings") and not request.reset_settings:
+        return None
+    patch = settings_to_dict(request.settings) if request.HasField("settings") else {}
+    patch.update(dict.fromkeys(request.reset_settings))
+    return patch
+
+
 def settings_to_dict(message: Any) -> dict[str, Any]:
     """AppSettings/TenantSettings → sparse dotted dict (unset fields are absent)."""
     out: dict[str, Any] = {}

@@ -94,9 +94,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         patch = TenantPatch(
             display_name=cv.optional(request, "display_name"),
             app_limit=cv.optional(request, "app_limit"),
-            settings=cv.settings_to_dict(request.settings)
-            if request.HasField("settings")
-            else None,
+            settings=cv.settings_patch(request),
         )
         return cv.tenant_pb(
             await self._s.update_tenant(principal, request.tenant, patch, request.expected_version)
@@ -274,10 +272,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             plan=cv.optional(request, "plan"),
             storage=cv.storage_input(request.storage) if request.HasField("storage") else None,
             clear_storage=request.clear_storage,
-            settings=cv.settings_to_dict(request.settings)
-            if request.HasField("settings")
-            else None,
+            settings=cv.settings_patch(request),
             grant_types=cv.string_list(request, "grant_types"),
+            slug=cv.optional(request, "slug"),
         )
         return cv.app_pb(
             await self._s.update_app(

@@ -200,3 +200,25 @@ async def test_cors_answers_only_the_tenants_allowed_domains(
         "/api/v1/tenants", headers={**admin.headers, "Origin": "https://app.example.com"}
     )
     assert "access-control-allow-origin" not in admin_api.headers
+
+
+async def test_nul_characters_are_refused_at_the_edge_on_every_surface(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    json_body = await admin.post(
+        f"/api/v1/tenants/{tenant}/clients", {"display_name": "a\x00b", "apps": ["x"]}
+    )
+    assert json_body.status_code == 400
+    assert json_body.json()["reason"] == "NUL_CHARACTER"
+    form = await admin.http.post(
+        f"/t/{tenant}/oauth2/token",
+        content=b"grant_type=client_credentials&client_id=%00abc&client_secret=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 400
+    assert form.json()["error"] == "invalid_request"
+    query = await admin.get(f"/api/v1/tenants/{tenant}/users", params={"q": "a\x00"})
+    assert query.status_code == 400
+    path = await admin.get(f"/api/v1/tenants/{tenant}/users/a%00b")
+    assert path.status_code == 400

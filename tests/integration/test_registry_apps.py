@@ -145,6 +145,77 @@ async def test_slug_is_unique_per_tenant_and_immutable(admin: Api, world: dict[s
     rename = await admin.patch(apps_path(tenant, f"/{app['id']}"), {"slug": "renamed-app"})
     assert rename.status_code == 400
     assert ("slug", "SLUG_IMMUTABLE") in reasons(rename)
+    assert app["slug"] in rename.json()["errors"][0]["message"]  # says what it is
+    # A client PATCHing back the object it read (slug unchanged, by either name) is fine.
+    for name in ("slug", "code"):
+        same = await admin.patch(
+            apps_path(tenant, f"/{app['id']}"), {name: app["slug"], "description": name}
+        )
+        assert same.status_code == 200, same.text
+
+
+async def test_a_field_sent_by_its_name_and_its_alias_is_refused_with_a_clear_message(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant, region = world["tenant"]["slug"], world["region"]["code"]
+    slug = unique("app")
+    both = await admin.post(
+        apps_path(tenant),
+        {"slug": slug, "code": slug, "display_name": unique("A"), "region": region},
+    )
+    assert both.status_code == 400
+    [error] = both.json()["errors"]
+    assert "'slug' and 'code' are the same field" in error["message"]
+    assert "Extra inputs" not in error["message"]
+
+
+async def test_settings_patches_are_json_merge_patches_for_apps_and_tenants_alike(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    """RFC 7396: a value replaces that setting, null resets it, absent keys stay."""
+    tenant, region = world["tenant"]["slug"], world["region"]["code"]
+    app = await admin.app(
+        tenant,
+        region,
+        settings={
+            "registration_posture": "invite_code",
+            "token_lifetimes": {"access_token_seconds": 120, "id_token_seconds": 300},
+            "branding": {"product_name": "Shop"},
+        },
+    )
+    path = apps_path(tenant, f"/{app['id']}")
+    changed = await admin.patch(
+        path, {"settings": {"token_lifetimes": {"access_token_seconds": 600}}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"] == {
+        "registration_posture": "invite_code",
+        "token_lifetimes": {"access_token_seconds": 600, "id_token_seconds": 300},
+        "branding": {"product_name": "Shop"},
+    }
+    reset = await admin.patch(path, {"settings": {"registration_posture": None, "branding": None}})
+    assert reset.json()["settings"] == {
+        "token_lifetimes": {"access_token_seconds": 600, "id_token_seconds": 300}
+    }
+    cleared = await admin.patch(path, {"settings": None})
+    assert cleared.json()["settings"] == {}
+
+    tenant_path = f"/api/v1/tenants/{tenant}"
+    await admin.patch(
+        tenant_path,
+        {"settings": {"registration_posture": "off", "branding": {"product_name": "Acme"}}},
+    )
+    merged = await admin.patch(
+        tenant_path, {"settings": {"branding": {"primary_color": "#112233"}}}
+    )
+    assert merged.json()["settings"]["registration_posture"] == "off"
+    assert merged.json()["settings"]["branding"] == {
+        "product_name": "Acme",
+        "primary_color": "#112233",
+    }
+    defaulted = await admin.patch(tenant_path, {"settings": {"registration_posture": None}})
+    assert defaulted.json()["settings"]["registration_posture"] == "jit_on_otp"  # the default
+    assert defaulted.json()["settings"]["branding"]["product_name"] == "Acme"
 
 
 async def test_display_names_are_unique_per_tenant_case_insensitively(

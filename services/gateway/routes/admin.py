@@ -85,6 +85,17 @@ def _settings(body: m.SettingsBody | None, target: Any) -> None:
         views.settings_message(target, body.model_dump(exclude_none=True))
 
 
+def _settings_patch(body: m.TenantUpdate | m.AppUpdate, request: Any) -> None:
+    """``settings`` as a JSON Merge Patch (RFC 7396): given values travel in
+    ``request.settings``, explicit nulls as the dotted keys of ``request.reset_settings``."""
+    if "settings" not in body.model_fields_set:
+        return
+    if body.settings is not None:
+        request.settings.SetInParent()
+        _settings(body.settings, request.settings)
+    request.reset_settings.extend(m.settings_nulls(body.settings))
+
+
 # -- tenants -------------------------------------------------------------------------------
 
 
@@ -149,9 +160,7 @@ async def update_tenant(
         request.display_name = body.display_name
     if body.app_limit is not None:
         request.app_limit = body.app_limit
-    if body.settings is not None:
-        request.settings.SetInParent()
-        _settings(body.settings, request.settings)
+    _settings_patch(body, request)
     return _with_etag(
         response, views.tenant_view(await call(c.registry.UpdateTenant, request, bearer=token))
     )
@@ -435,15 +444,11 @@ async def update_app(
     response: Response,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
-    if body.slug is not None or body.code is not None:
-        raise _bad_request(
-            "slug",
-            "SLUG_IMMUTABLE",
-            "An app's slug cannot change; clone the app to use a new slug.",
-        )
     request = pb.UpdateAppRequest(
         tenant=tenant, app=app, expected_version=expected_version(if_match)
     )
+    if body.slug is not None:
+        request.slug = body.slug  # the registry accepts it unchanged only (immutable)
     for name in ("display_name", "description", "enabled", "auto_grant_on_signup"):
         value = getattr(body, name)
         if value is not None:
@@ -466,9 +471,7 @@ async def update_app(
             request.clear_storage = True
         else:
             request.storage.CopyFrom(_storage_message(body.storage))
-    if body.settings is not None:
-        request.settings.SetInParent()
-        _settings(body.settings, request.settings)
+    _settings_patch(body, request)
     return _with_etag(
         response, views.app_view(await call(c.registry.UpdateApp, request, bearer=token))
     )

@@ -6,9 +6,9 @@ reports every bad field at once. Unknown fields are refused so that typos are no
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 # Integers are bounded by the wire type they travel in (ints beyond it would overflow the
 # protobuf field); the registry then applies each field's own rule and names the field.
@@ -39,7 +39,9 @@ class TokenLifetimes(_Body):
 
 
 class SettingsBody(_Body):
-    """Tenant settings, or an app's sparse overrides of them (absent = inherit)."""
+    """Tenant settings, or an app's sparse overrides of them (absent = inherit). A change is a
+    JSON Merge Patch (RFC 7396): a value replaces that one setting, null resets it (an app
+    inherits the tenant's value again, a tenant gets the platform default), absent stays."""
 
     branding: Branding | None = None
     registration_posture: (
@@ -47,6 +49,41 @@ class SettingsBody(_Body):
     ) = None
     registration_fields: RegistrationFields | None = None
     token_lifetimes: TokenLifetimes | None = None
+
+
+def settings_nulls(body: SettingsBody | None) -> list[str]:
+    """The dotted setting keys an explicit ``null`` resets in a merge patch: a null group
+    resets each of its settings, ``"settings": null`` every setting."""
+
+    def keys(model: type[BaseModel], prefix: str) -> list[str]:
+        return [f"{prefix}{name}" for name in model.model_fields]
+
+    if body is None:
+        groups: list[str] = []
+        for name, info in SettingsBody.model_fields.items():
+            group = _group_model(info.annotation)
+            groups += keys(group, f"{name}.") if group else [name]
+        return groups
+    nulls: list[str] = []
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        group = _group_model(SettingsBody.model_fields[name].annotation)
+        if group is None:
+            if value is None:
+                nulls.append(name)
+        elif value is None:
+            nulls += keys(group, f"{name}.")
+        else:
+            nulls += [f"{name}.{f}" for f in value.model_fields_set if getattr(value, f) is None]
+    return sorted(nulls)
+
+
+def _group_model(annotation: Any) -> type[BaseModel] | None:
+    """The nested model of a ``Group | None`` field, None for a scalar setting."""
+    for member in get_args(annotation) or (annotation,):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
+    return None
 
 
 class TenantCreate(_Body):
@@ -108,10 +145,34 @@ class StorageBody(_Body):
     region: str | None = None
 
 
+def one_name_each(data: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
+    """Refuse a body that names one field twice, by its name and by its alias."""
+    if isinstance(data, dict):
+        for name, alias in pairs:
+            if name in data and alias in data:
+                raise ValueError(
+                    f"{name!r} and {alias!r} are the same field (one is the other's alias); "
+                    "send only one of them"
+                )
+    return data
+
+
 class AppCreate(_Body):
     """Accepts the Vendidit seed's names too (code, name, allowed_redirect_urls, status)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_each(cls, data: Any) -> Any:
+        return one_name_each(
+            data,
+            (
+                ("slug", "code"),
+                ("display_name", "name"),
+                ("redirect_uris", "allowed_redirect_urls"),
+            ),
+        )
 
     slug: str = Field(validation_alias=AliasChoices("slug", "code"), examples=["marketplace-v2"])
     display_name: str = Field(
@@ -141,8 +202,21 @@ class AppCreate(_Body):
 
 
 class AppUpdate(_Body):
-    slug: str | None = Field(None, description="Immutable: sending it is refused (SLUG_IMMUTABLE).")
-    code: str | None = Field(None, description="Alias of slug; refused likewise.")
+    """Accepts ``code`` as the seed's name for ``slug``. Sending the slug is allowed only
+    unchanged (clients that PATCH back the whole object); any other value is SLUG_IMMUTABLE."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_each(cls, data: Any) -> Any:
+        return one_name_each(data, (("slug", "code"),))
+
+    slug: str | None = Field(
+        None,
+        validation_alias=AliasChoices("slug", "code"),
+        description="Immutable: accepted only unchanged (SLUG_IMMUTABLE otherwise).",
+    )
     display_name: str | None = None
     description: str | None = None
     enabled: bool | None = None

@@ -95,8 +95,11 @@ class AppPatch:
     plan: str | None = None  # "" clears the plan
     storage: StorageInput | None = None
     clear_storage: bool = False
+    # A JSON Merge Patch (RFC 7396) over dotted keys: a value sets the override, None
+    # removes it (the app inherits the tenant's value again).
     settings: dict[str, Any] | None = None
     grant_types: tuple[str, ...] | None = None
+    slug: str | None = None  # accepted only when it is the current slug (immutable)
 
 
 @dataclass(frozen=True)

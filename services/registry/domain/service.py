@@ -71,7 +71,7 @@ from services.registry.domain.models import (
 )
 from services.registry.domain.paging import page_request
 from services.registry.domain.ports import RegistryTx, UnitOfWork
-from services.registry.domain.settings_rules import validate_settings
+from services.registry.domain.settings_rules import merge_patch, validate_settings
 
 _LIMIT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 # The actor of writes the registry makes on its own (bootstrap from configuration).
@@ -246,7 +246,9 @@ class RegistryService:
                 tenant,
                 display_name=name or tenant.display_name,
                 app_limit=limit or tenant.app_limit,
-                settings=Settings(settings).merged_over(tenant.settings)
+                settings=Settings(merge_patch(tenant.settings.values, settings)).merged_over(
+                    DEFAULT_TENANT_SETTINGS
+                )
                 if settings is not None
                 else tenant.settings,
                 version=tenant.version + 1,
@@ -798,7 +800,7 @@ class RegistryService:
                 service_codes=tuple(fields["service_codes"]),
                 grant_types=grant_types,
                 storage=storage,
-                settings=Settings(fields["settings"]),
+                settings=Settings(merge_patch({}, fields["settings"])),
                 client_ids=(),
                 version=1,
                 created_at=now,
@@ -879,6 +881,13 @@ class RegistryService:
                     "SYSTEM_APP", f"{app.slug!r} is a system app and cannot be changed."
                 )
             check_version(app.version, expected_version, "app")
+            if patch.slug is not None and patch.slug != app.slug:
+                errors.add(
+                    "slug",
+                    "SLUG_IMMUTABLE",
+                    f"An app's slug cannot change (this app's is {app.slug!r}); leave slug out "
+                    "or send it unchanged, or clone the app to get a new slug.",
+                )
             fields = self._validate_app_fields(
                 errors,
                 slug=app.slug,
@@ -921,7 +930,9 @@ class RegistryService:
                 grant_types=tuple(fields.get("grant_types", app.grant_types)),
                 plan_id=plan_id,
                 storage=storage,
-                settings=Settings(fields["settings"]) if "settings" in fields else app.settings,
+                settings=Settings(merge_patch(app.settings.values, fields["settings"]))
+                if "settings" in fields
+                else app.settings,
                 version=app.version + 1,
                 updated_at=self._now(),
             )

@@ -1,7 +1,9 @@
 """Validation of tenant settings and per-app overrides (Modgud seed, "Application settings").
 
-Settings travel as a flat dict of dotted keys; an app's dict is sparse (absent or None =
-inherit the tenant's value, field by field).
+Settings travel as a flat dict of dotted keys; an app's dict is sparse (absent = inherit the
+tenant's value, field by field). Changes are JSON Merge Patches (RFC 7396) over those keys, for
+tenants and apps alike: a value replaces that one setting, null resets it (an app inherits the
+tenant's value again, a tenant falls back to the platform default), absent keys stay.
 """
 
 from __future__ import annotations
@@ -30,21 +32,33 @@ SETTING_KEYS = (
 )
 
 
+def merge_patch(current: dict[str, Any], patch: dict[str, Any | None]) -> dict[str, Any]:
+    """RFC 7396 over dotted keys: None removes a key, any other value replaces it."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
 def validate_settings(
     errors: ValidationErrors, values: dict[str, Any], *, field: str = "settings"
-) -> dict[str, Any]:
-    """Return the settings with None values dropped; report unknown keys and bad values."""
-    clean: dict[str, Any] = {}
+) -> dict[str, Any | None]:
+    """Return the valid settings (None kept: it resets the key in a merge patch); report
+    unknown keys and bad values."""
+    clean: dict[str, Any | None] = {}
     for key, value in values.items():
         path = f"{field}.{key}"
-        if value is None:
-            continue
         if key not in SETTING_KEYS:
             errors.add(
                 path,
                 "SETTING_UNKNOWN",
                 f"Unknown setting {key!r}; known: {', '.join(SETTING_KEYS)}.",
             )
+        elif value is None:
+            clean[key] = None
         elif key == "registration_posture":
             if value not in {p.value for p in Posture}:
                 errors.add(
