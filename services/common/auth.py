@@ -121,15 +121,15 @@ class Authenticator:
         self._verifier = verifier
 
     async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
-        token = bearer_from_metadata(context.invocation_metadata())
+        return await self.principal_from_bearer(bearer_from_metadata(context.invocation_metadata()))
+
+    async def principal_from_bearer(self, token: str | None) -> Principal:
+        """The verified caller behind a bearer token (None: no token was sent)."""
         if token is None:
             raise Unauthenticated(
                 "BEARER_MISSING",
                 "This call needs a bearer token: send 'Authorization: Bearer <access token>'.",
             )
-        return await self.principal_from_token(token)
-
-    async def principal_from_token(self, token: str) -> Principal:
         try:
             verified = await self._verifier.verify(token)
         except TokenRejected as exc:

@@ -24,10 +24,9 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
-from services.common.auth import Principal, principal_from_claims, require_operator
-from services.common.errors import DomainError, Unauthenticated, Unavailable
+from services.common.auth import Authenticator, Principal, require_operator
+from services.common.errors import DomainError
 from services.gateway.problems import Problem, problem_from_domain
-from tessera_sdk.verifier import BaseTokenVerifier, KeysUnavailable, TokenRejected
 
 
 @dataclass(frozen=True)
@@ -176,31 +175,16 @@ class AdminGate:
     """Authenticates the bearer token (signature, issuer, expiry: the registry also checks
     revocation) and applies :data:`ACCESS`; answers the refusal itself."""
 
-    def __init__(self, verifier: BaseTokenVerifier) -> None:
-        self._verifier = verifier
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
 
     async def refusal(self, request: Request, access: Access) -> Response | None:
         try:
-            principal = await self._principal(request)
+            principal = await self._authenticator.principal_from_bearer(bearer_token(request))
             admit(principal, access, request.path_params.get("tenant"))
         except DomainError as error:
             return problem_from_domain(error, instance=request.url.path)
         return None
-
-    async def _principal(self, request: Request) -> Principal:
-        token = bearer_token(request)
-        if token is None:
-            raise Unauthenticated(
-                "BEARER_MISSING",
-                "This call needs a bearer token: send 'Authorization: Bearer <access token>'.",
-            )
-        try:
-            verified = await self._verifier.verify(token)
-        except TokenRejected as exc:
-            raise Unauthenticated(f"TOKEN_{exc.reason}", exc.message) from exc
-        except KeysUnavailable as exc:
-            raise Unavailable("KEYS_UNAVAILABLE", str(exc)) from exc
-        return principal_from_claims(verified.tenant, verified.claims)
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

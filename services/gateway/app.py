@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from tessera.registry.v1 import registry_pb2
 
-from services.common.auth import accept_every_tenant
+from services.common.auth import Authenticator, accept_every_tenant
 from services.common.grpc_errors import RemoteError
 from services.common.jwks import GrpcJwksSource
 from services.common.settings import Settings
@@ -93,10 +93,12 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
         settings.rate_limit_failed_auth_per_address,
     )
     app.state.gate = AdminGate(
-        BaseTokenVerifier(
-            settings.public_url,
-            GrpcJwksSource(lambda: clients.token),
-            accept_tenant=accept_every_tenant,
+        Authenticator(
+            BaseTokenVerifier(
+                settings.public_url,
+                GrpcJwksSource(lambda: clients.token),
+                accept_tenant=accept_every_tenant,
+            )
         )
     )
 

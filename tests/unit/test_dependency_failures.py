@@ -60,7 +60,7 @@ async def test_unreachable_keys_make_the_platform_unavailable_not_the_token_inva
         BaseTokenVerifier(BASE, Down(), accept_tenant=accept_every_tenant)
     )
     with pytest.raises(Unavailable) as caught:
-        await authenticator.principal_from_token(_token(private))
+        await authenticator.principal_from_bearer(_token(private))
     assert caught.value.reason == "KEYS_UNAVAILABLE"
 
 

@@ -72,6 +72,16 @@ def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
+def _secret_record(row: Any, *, id_column: str = "id") -> ClientSecretRecord:
+    return ClientSecretRecord(
+        id=row[id_column],
+        secret_hash=row["secret_hash"],
+        created_at=utc(row["created_at"]),
+        expires_at=utc_or_none(row["expires_at"]),
+        last_used_at=utc_or_none(row["last_used_at"]),
+    )
+
+
 class SqlRegistryTx:
     """All registry ports over one connection (inside one transaction)."""
 
@@ -632,13 +642,7 @@ class SqlRegistryTx:
             enabled=first["enabled"],
             confidential=first["confidential"],
             secrets=tuple(
-                ClientSecretRecord(
-                    id=m["secret_id"],
-                    secret_hash=m["secret_hash"],
-                    created_at=utc(m["created_at"]),
-                    expires_at=utc_or_none(m["expires_at"]),
-                    last_used_at=utc_or_none(m["last_used_at"]),
-                )
+                _secret_record(m, id_column="secret_id")
                 for m in (r._mapping for r in rows)
                 if m["secret_id"] is not None
             ),
@@ -652,16 +656,7 @@ class SqlRegistryTx:
                 .order_by(t.client_secrets.c.created_at.desc())
             )
         ).all()
-        return [
-            ClientSecretRecord(
-                id=r._mapping["id"],
-                secret_hash=r._mapping["secret_hash"],
-                created_at=utc(r._mapping["created_at"]),
-                expires_at=utc_or_none(r._mapping["expires_at"]),
-                last_used_at=utc_or_none(r._mapping["last_used_at"]),
-            )
-            for r in rows
-        ]
+        return [_secret_record(r._mapping) for r in rows]
 
     async def insert_client_secret(self, client_pk: str, record: ClientSecretRecord) -> None:
         await self._execute(
