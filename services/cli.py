@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from services.common.dev_secrets import key_material
-from services.common.logging import configure_logging
+from services.common.log_config import configure_logging
 from services.common.settings import CONTEXTS, SERVICES, Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Tessera: multi-tenant app registration and tokens.", no_args_is_help=True)

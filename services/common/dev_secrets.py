@@ -57,7 +57,7 @@ def _load_or_create(path: Path) -> dict[str, str]:
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
-    from services.common.secrets import CLIENT_SECRET_PREFIX, generate_secret
+    from services.common.hashing import CLIENT_SECRET_PREFIX, generate_secret
 
     path.parent.mkdir(parents=True, exist_ok=True)
     material = {

@@ -17,7 +17,7 @@ The caller-supplied ``context`` (e.g. ``b"app:<id>:storage.secret_key"``) is aut
 associated data, so a token copied to another row or field does not decrypt.
 
 This module also holds :class:`KeyListFormat`, the ``label:BASE64,label:BASE64`` setting parser
-that :class:`services.common.secrets.PepperRing` shares, so both settings fail the same way.
+that :class:`services.common.hashing.PepperRing` shares, so both settings fail the same way.
 """
 
 from __future__ import annotations

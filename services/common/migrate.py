@@ -40,7 +40,7 @@ def upgrade(settings: Settings, contexts: tuple[str, ...] = CONTEXTS) -> None:
 
 def context_metadata(context: str) -> MetaData:
     if context == "registry":
-        from services.registry.storage.tables import metadata as registry_metadata
+        from services.registry.schema import metadata as registry_metadata
 
         return registry_metadata
     if context == "token":

@@ -17,153 +17,96 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
-from services.common.auth import Authenticator, Principal, require_operator
+from services.common.access import Access, admit, any_of, needs, operator
+from services.common.auth import Authenticator
 from services.common.errors import DomainError
 from services.gateway.problems import Problem, problem_from_domain
-
-
-@dataclass(frozen=True)
-class Access:
-    """What a caller's token must carry for one operation.
-
-    ``all_of``: every one of these; ``any_of``: at least one (when given); ``operator``: the
-    caller must belong to the control plane (platform-wide resources);
-    ``operator_elsewhere``: on another tenant than its own, the caller must be an operator
-    holding this permission instead.
-    """
-
-    all_of: tuple[str, ...] = ()
-    any_of: tuple[str, ...] = ()
-    operator: bool = False
-    operator_elsewhere: str = ""
-
-    def describe(self) -> str:
-        parts = []
-        if self.operator:
-            parts.append("a platform operator (control-plane tenant)")
-        if self.all_of:
-            parts.append(" and ".join(f"`{p}`" for p in self.all_of))
-        if self.any_of:
-            parts.append("one of " + ", ".join(f"`{p}`" for p in self.any_of))
-        text = "Requires " + " with ".join(parts) + "."
-        if self.operator_elsewhere:
-            text += f" On another tenant: an operator with `{self.operator_elsewhere}`."
-        return text
-
-
-def _operator(permission: str) -> Access:
-    return Access(all_of=(permission,), operator=True)
-
-
-def _needs(*permissions: str) -> Access:
-    return Access(all_of=permissions)
-
-
-def _any(*permissions: str) -> Access:
-    return Access(any_of=permissions)
-
 
 _TENANT = "/api/v1/tenants/{tenant}"
 
 ACCESS: dict[tuple[str, str], Access] = {
     # Platform-wide resources: operators only, except what tenant admins need to create apps.
-    ("POST", "/api/v1/tenants"): _operator("tenant:write"),
-    ("GET", "/api/v1/tenants"): _operator("tenant:read"),
-    ("GET", _TENANT): Access(all_of=("app:read",), operator_elsewhere="tenant:read"),
-    ("PATCH", _TENANT): _operator("tenant:write"),
-    ("POST", "/api/v1/regions"): _operator("region:write"),
-    ("GET", "/api/v1/regions"): _any("app:read", "app:write", "region:read"),
-    ("GET", "/api/v1/regions/{region}"): _any("app:read", "app:write", "region:read"),
-    ("PATCH", "/api/v1/regions/{region}"): _operator("region:write"),
-    ("DELETE", "/api/v1/regions/{region}"): _operator("region:write"),
-    ("POST", "/api/v1/regions/{region}/databases"): _operator("region:write"),
-    ("PATCH", "/api/v1/regions/{region}/databases/{db_code}"): _operator("region:write"),
-    ("POST", "/api/v1/plans"): _operator("plan:write"),
-    ("GET", "/api/v1/plans"): _any("app:read", "plan:read"),
-    ("GET", "/api/v1/plans/{plan}"): _any("app:read", "plan:read"),
-    ("PATCH", "/api/v1/plans/{plan}"): _operator("plan:write"),
-    ("DELETE", "/api/v1/plans/{plan}"): _operator("plan:write"),
+    ("POST", "/api/v1/tenants"): operator("tenant:write"),
+    ("GET", "/api/v1/tenants"): operator("tenant:read"),
+    ("GET", _TENANT): Access(all_of=("app:read",), operator_instead="tenant:read"),
+    ("PATCH", _TENANT): operator("tenant:write"),
+    ("POST", "/api/v1/regions"): operator("region:write"),
+    ("GET", "/api/v1/regions"): any_of("app:read", "app:write", operator_instead="region:read"),
+    ("GET", "/api/v1/regions/{region}"): any_of(
+        "app:read", "app:write", operator_instead="region:read"
+    ),
+    ("PATCH", "/api/v1/regions/{region}"): operator("region:write"),
+    ("DELETE", "/api/v1/regions/{region}"): operator("region:write"),
+    ("POST", "/api/v1/regions/{region}/databases"): operator("region:write"),
+    ("PATCH", "/api/v1/regions/{region}/databases/{db_code}"): operator("region:write"),
+    ("POST", "/api/v1/plans"): operator("plan:write"),
+    ("GET", "/api/v1/plans"): any_of("app:read", operator_instead="plan:read"),
+    ("GET", "/api/v1/plans/{plan}"): any_of("app:read", operator_instead="plan:read"),
+    ("PATCH", "/api/v1/plans/{plan}"): operator("plan:write"),
+    ("DELETE", "/api/v1/plans/{plan}"): operator("plan:write"),
     # Apps and what hangs off them.
-    ("POST", f"{_TENANT}/apps"): _needs("app:write"),
-    ("GET", f"{_TENANT}/apps"): _needs("app:read"),
-    ("GET", f"{_TENANT}/apps/{{app}}"): _needs("app:read"),
-    ("PATCH", f"{_TENANT}/apps/{{app}}"): _needs("app:write"),
-    ("DELETE", f"{_TENANT}/apps/{{app}}"): _needs("app:write"),
-    ("POST", f"{_TENANT}/apps/{{app}}/clone"): _needs("app:write"),
-    ("POST", f"{_TENANT}/permissions/register"): _needs("permission:write"),
-    ("GET", f"{_TENANT}/permissions"): _any("permission:write", "app:read"),
-    ("POST", f"{_TENANT}/scopes"): _needs("app:write"),
-    ("GET", f"{_TENANT}/scopes"): _needs("app:read"),
-    ("DELETE", f"{_TENANT}/scopes/{{name}}"): _needs("app:write"),
-    ("POST", f"{_TENANT}/resource-servers"): _needs("app:write"),
-    ("GET", f"{_TENANT}/resource-servers"): _needs("app:read"),
-    ("GET", f"{_TENANT}/resource-servers/{{resource_server}}"): _needs("app:read"),
-    ("PATCH", f"{_TENANT}/resource-servers/{{resource_server}}"): _needs("app:write"),
-    ("DELETE", f"{_TENANT}/resource-servers/{{resource_server}}"): _needs("app:write"),
-    ("GET", f"{_TENANT}/audit-events"): _needs("audit:read"),
+    ("POST", f"{_TENANT}/apps"): needs("app:write"),
+    ("GET", f"{_TENANT}/apps"): needs("app:read"),
+    ("GET", f"{_TENANT}/apps/{{app}}"): needs("app:read"),
+    ("PATCH", f"{_TENANT}/apps/{{app}}"): needs("app:write"),
+    ("DELETE", f"{_TENANT}/apps/{{app}}"): needs("app:write"),
+    ("POST", f"{_TENANT}/apps/{{app}}/clone"): needs("app:write"),
+    ("POST", f"{_TENANT}/permissions/register"): needs("permission:write"),
+    ("GET", f"{_TENANT}/permissions"): any_of("permission:write", "app:read"),
+    ("POST", f"{_TENANT}/scopes"): needs("app:write"),
+    ("GET", f"{_TENANT}/scopes"): needs("app:read"),
+    ("DELETE", f"{_TENANT}/scopes/{{name}}"): needs("app:write"),
+    ("POST", f"{_TENANT}/resource-servers"): needs("app:write"),
+    ("GET", f"{_TENANT}/resource-servers"): needs("app:read"),
+    ("GET", f"{_TENANT}/resource-servers/{{resource_server}}"): needs("app:read"),
+    ("PATCH", f"{_TENANT}/resource-servers/{{resource_server}}"): needs("app:write"),
+    ("DELETE", f"{_TENANT}/resource-servers/{{resource_server}}"): needs("app:write"),
+    ("GET", f"{_TENANT}/audit-events"): needs("audit:read"),
     # Clients.
-    ("POST", f"{_TENANT}/clients"): _needs("client:write"),
-    ("GET", f"{_TENANT}/clients"): _needs("client:read"),
-    ("GET", f"{_TENANT}/clients/{{client_id}}"): _needs("client:read"),
-    ("PATCH", f"{_TENANT}/clients/{{client_id}}"): _needs("client:write"),
-    ("POST", f"{_TENANT}/clients/{{client_id}}/secret"): _needs("client:write"),
-    ("DELETE", f"{_TENANT}/clients/{{client_id}}"): _needs("client:write"),
+    ("POST", f"{_TENANT}/clients"): needs("client:write"),
+    ("GET", f"{_TENANT}/clients"): needs("client:read"),
+    ("GET", f"{_TENANT}/clients/{{client_id}}"): needs("client:read"),
+    ("PATCH", f"{_TENANT}/clients/{{client_id}}"): needs("client:write"),
+    ("POST", f"{_TENANT}/clients/{{client_id}}/secret"): needs("client:write"),
+    ("DELETE", f"{_TENANT}/clients/{{client_id}}"): needs("client:write"),
     # The directory.
-    ("POST", f"{_TENANT}/users"): _needs("user:write"),
-    ("GET", f"{_TENANT}/users"): _needs("user:read"),
-    ("GET", f"{_TENANT}/users/{{user}}"): _needs("user:read"),
-    ("PATCH", f"{_TENANT}/users/{{user}}"): _needs("user:write"),
-    ("DELETE", f"{_TENANT}/users/{{user}}"): _needs("user:write"),
-    ("POST", f"{_TENANT}/users/{{user}}/disable"): _needs("user:write"),
-    ("POST", f"{_TENANT}/users/{{user}}/enable"): _needs("user:write"),
-    ("POST", f"{_TENANT}/users/{{user}}/logout-everywhere"): _needs("user:write"),
-    ("PUT", f"{_TENANT}/users/{{user}}/password"): _needs("user:write"),
-    ("DELETE", f"{_TENANT}/users/{{user}}/password"): _needs("user:write"),
-    ("PUT", f"{_TENANT}/users/{{user}}/roles/{{role}}"): _needs("user:write", "role:write"),
-    ("DELETE", f"{_TENANT}/users/{{user}}/roles/{{role}}"): _needs("user:write"),
-    ("POST", f"{_TENANT}/users/{{user}}/apps/{{app}}"): _needs("user:write"),
-    ("DELETE", f"{_TENANT}/users/{{user}}/apps/{{app}}"): _needs("user:write"),
-    ("GET", f"{_TENANT}/users/{{user}}/apps"): _needs("user:read"),
-    ("GET", f"{_TENANT}/apps/{{app}}/members"): _needs("user:read"),
-    ("POST", f"{_TENANT}/roles"): _needs("role:write"),
-    ("GET", f"{_TENANT}/roles"): _needs("role:read"),
-    ("GET", f"{_TENANT}/roles/{{role}}"): _needs("role:read"),
-    ("PATCH", f"{_TENANT}/roles/{{role}}"): _needs("role:write"),
-    ("DELETE", f"{_TENANT}/roles/{{role}}"): _needs("role:write"),
-    ("PUT", f"{_TENANT}/roles/{{role}}/permissions"): _needs("role:write"),
-    ("POST", f"{_TENANT}/groups"): _needs("user:write"),
-    ("GET", f"{_TENANT}/groups"): _needs("user:read"),
-    ("GET", f"{_TENANT}/groups/{{group}}"): _needs("user:read"),
-    ("PATCH", f"{_TENANT}/groups/{{group}}"): _needs("user:write"),
-    ("DELETE", f"{_TENANT}/groups/{{group}}"): _needs("user:write"),
-    ("PUT", f"{_TENANT}/groups/{{group}}/roles"): _needs("user:write", "role:write"),
-    ("PUT", f"{_TENANT}/groups/{{group}}/members/{{user}}"): _needs("user:write"),
-    ("DELETE", f"{_TENANT}/groups/{{group}}/members/{{user}}"): _needs("user:write"),
+    ("POST", f"{_TENANT}/users"): needs("user:write"),
+    ("GET", f"{_TENANT}/users"): needs("user:read"),
+    ("GET", f"{_TENANT}/users/{{user}}"): needs("user:read"),
+    ("PATCH", f"{_TENANT}/users/{{user}}"): needs("user:write"),
+    ("DELETE", f"{_TENANT}/users/{{user}}"): needs("user:write"),
+    ("POST", f"{_TENANT}/users/{{user}}/disable"): needs("user:write"),
+    ("POST", f"{_TENANT}/users/{{user}}/enable"): needs("user:write"),
+    ("POST", f"{_TENANT}/users/{{user}}/logout-everywhere"): needs("user:write"),
+    ("PUT", f"{_TENANT}/users/{{user}}/password"): needs("user:write"),
+    ("DELETE", f"{_TENANT}/users/{{user}}/password"): needs("user:write"),
+    ("PUT", f"{_TENANT}/users/{{user}}/roles/{{role}}"): needs("user:write", "role:write"),
+    ("DELETE", f"{_TENANT}/users/{{user}}/roles/{{role}}"): needs("user:write"),
+    ("POST", f"{_TENANT}/users/{{user}}/apps/{{app}}"): needs("user:write"),
+    ("DELETE", f"{_TENANT}/users/{{user}}/apps/{{app}}"): needs("user:write"),
+    ("GET", f"{_TENANT}/users/{{user}}/apps"): needs("user:read"),
+    ("GET", f"{_TENANT}/apps/{{app}}/members"): needs("user:read"),
+    ("POST", f"{_TENANT}/roles"): needs("role:write"),
+    ("GET", f"{_TENANT}/roles"): needs("role:read"),
+    ("GET", f"{_TENANT}/roles/{{role}}"): needs("role:read"),
+    ("PATCH", f"{_TENANT}/roles/{{role}}"): needs("role:write"),
+    ("DELETE", f"{_TENANT}/roles/{{role}}"): needs("role:write"),
+    ("PUT", f"{_TENANT}/roles/{{role}}/permissions"): needs("role:write"),
+    ("POST", f"{_TENANT}/groups"): needs("user:write"),
+    ("GET", f"{_TENANT}/groups"): needs("user:read"),
+    ("GET", f"{_TENANT}/groups/{{group}}"): needs("user:read"),
+    ("PATCH", f"{_TENANT}/groups/{{group}}"): needs("user:write"),
+    ("DELETE", f"{_TENANT}/groups/{{group}}"): needs("user:write"),
+    ("PUT", f"{_TENANT}/groups/{{group}}/roles"): needs("user:write", "role:write"),
+    ("PUT", f"{_TENANT}/groups/{{group}}/members/{{user}}"): needs("user:write"),
+    ("DELETE", f"{_TENANT}/groups/{{group}}/members/{{user}}"): needs("user:write"),
 }
-
-
-def admit(principal: Principal, access: Access, tenant: str | None) -> None:
-    """Raise PermissionDenied unless ``principal`` passes ``access`` on ``tenant`` (the path's
-    tenant, if the operation has one). Same reasons and wording as the registry's checks."""
-    if access.operator:
-        require_operator(principal, access.all_of[0])
-        return
-    if tenant is not None and tenant != principal.tenant and access.operator_elsewhere:
-        require_operator(principal, access.operator_elsewhere)
-        return
-    if tenant is not None:
-        principal.require_tenant(tenant)
-    for permission in access.all_of:
-        principal.require(permission, tenant)
-    if access.any_of and not any(p in principal.permissions for p in access.any_of):
-        principal.require(access.any_of[-1], tenant)
 
 
 def bearer_token(request: Request) -> str | None:

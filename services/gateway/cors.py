@@ -2,7 +2,7 @@
 
 ARCHITECTURE §2: an app's allowed domains "drive CORS". A browser page may call a tenant's
 token, JWKS and discovery endpoints when its origin matches an allowed domain of one of the
-tenant's enabled apps (the registry decides, :mod:`services.registry.domain.origins`); any
+tenant's enabled apps (the registry decides, :mod:`services.registry.resolution.origins`); any
 other origin gets no CORS headers, and its preflight a 403 that says why. The admin API sends
 no CORS headers at all: it is not meant to be called from other sites' pages.
 

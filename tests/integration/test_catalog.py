@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, delete, func, insert, select
 
 from services.platform import Platform
-from services.registry.storage import tables as t
+from services.registry import schema as t
 from tests.integration.conftest import Api, tenant_admin, unique
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from services.registry.storage import tables as t
+from services.registry import schema as t
 from tests.integration.conftest import Api, client_credentials, tenant_admin, unique
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from services.common.grpc_errors import RemoteError
 from services.common.grpc_server import channel
 from services.gateway.clients import call
 from services.platform import Platform
-from services.registry.storage import tables as t
+from services.registry import schema as t
 from services.token.domain.grants import mint_service_token
 from tests.integration.conftest import Api, tenant_admin, unique
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.registry.storage.tables import apps as apps_table
+from services.registry.schema import apps as apps_table
 from tests.integration.conftest import Api, client_credentials, tenant_admin, unique
 
 pytestmark = pytest.mark.integration

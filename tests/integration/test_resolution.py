@@ -17,7 +17,7 @@ from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.common.auth import CONTROL_PLANE_TENANT
 from services.common.grpc_errors import remote_error
 from services.platform import Platform
-from services.registry.storage import tables as t
+from services.registry import schema as t
 from services.token.domain.grants import mint_service_token
 from tests.integration.conftest import Api, unique
 

@@ -392,7 +392,7 @@ async def test_registry_replicas_bootstrapping_together_seed_once_and_audit_the_
     registry = platform.components["registry"]
     client_id = unique("second-admin")
     results = await asyncio.gather(
-        *(registry.service.bootstrap(client_id, "tsk_" + "s" * 43) for _ in range(4))
+        *(registry.features.tenants.bootstrap(client_id, "tsk_" + "s" * 43) for _ in range(4))
     )
     assert sorted(results) == [False, False, False, True]
     events = ok(
@@ -410,7 +410,7 @@ async def test_bootstrap_without_a_configured_secret_seeds_the_platform_but_no_a
 ) -> None:
     registry = platform.components["registry"]
     client_id = unique("unconfigured-admin")
-    assert await registry.service.bootstrap(client_id, None) is False
+    assert await registry.features.tenants.bootstrap(client_id, None) is False
     missing = await admin.get(f"/api/v1/tenants/control-plane/clients/{client_id}")
     assert missing.status_code == 404
     assert (await admin.get("/api/v1/tenants/control-plane")).status_code == 200

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.access import Access, admit
 from services.common.auth import Principal
 from services.common.errors import PermissionDenied
 from services.common.settings import Settings
-from services.gateway.access import ACCESS, Access, admit
+from services.common.vocabulary import CONTROL_PLANE_PERMISSIONS, TESSERA_PERMISSIONS
+from services.gateway.access import ACCESS
 from services.gateway.app import create_app
-from services.registry.domain.catalog import CONTROL_PLANE_PERMISSIONS, TESSERA_PERMISSIONS
 
 KNOWN = set(TESSERA_PERMISSIONS) | set(CONTROL_PLANE_PERMISSIONS)
 
@@ -37,7 +38,7 @@ def test_access_rules_name_only_permissions_of_the_platform_catalogs(
     named = {
         *access.all_of,
         *access.any_of,
-        *([access.operator_elsewhere] if access.operator_elsewhere else []),
+        *([access.operator_instead] if access.operator_instead else []),
     }
     assert named
     assert named <= KNOWN, named - KNOWN

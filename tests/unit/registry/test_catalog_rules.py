@@ -4,8 +4,7 @@ audiences, resource-server subsets and who may call what."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,23 +22,22 @@ from services.common.errors import (
     PermissionDenied,
     ValidationErrors,
 )
-from services.registry.domain.catalog_service import (
+from services.registry.apps.models import App
+from services.registry.catalog.models import (
     CatalogEntry,
-    CatalogService,
     DeclaredEntry,
     EntryReferences,
     PermissionDeclaration,
     ReconcilePlan,
     ReferencedEntry,
     Rename,
-    plan_reconcile,
-    subset_ids,
-    validate_audience,
-    validate_declarations,
-    validate_scope_name,
-    validate_service,
 )
-from services.registry.domain.models import App, Settings
+from services.registry.catalog.rules import plan_reconcile, validate_declarations, validate_service
+from services.registry.catalog.use_cases import CatalogUseCases
+from services.registry.kernel.models import Settings
+from services.registry.resource_servers.rules import subset_ids, validate_audience
+from services.registry.scopes.rules import validate_scope_name
+from tests.unit.registry.fakes import UntouchableUnitOfWork
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 EARLIER = NOW - timedelta(days=3)
@@ -431,17 +429,8 @@ def test_a_subset_reports_unknown_deprecated_and_malformed_codes() -> None:
 # -- authorisation (checked before any storage is touched) -----------------------------------
 
 
-class _NoStorage:
-    """A unit of work that fails the test when entered."""
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[Any]:
-        raise AssertionError("storage must not be touched")
-        yield  # pragma: no cover
-
-
-def _service() -> CatalogService:
-    return CatalogService(_NoStorage(), _NoStorage(), lambda: NOW, InProcessChangeBus())
+def _service() -> CatalogUseCases:
+    return CatalogUseCases(UntouchableUnitOfWork(), InProcessChangeBus(), lambda: NOW)
 
 
 def _principal(tenant: str, *permissions: str) -> Principal:
@@ -450,7 +439,7 @@ def _principal(tenant: str, *permissions: str) -> Principal:
 
 async def test_reading_the_catalog_needs_permission_write_or_app_read() -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await _service().list_permissions(_principal("acme", "user:read"), "acme", "", False, 0, 0)
+        await _service().search(_principal("acme", "user:read"), "acme", "", False, 0, 0)
     assert caught.value.reason == "PERMISSION_MISSING"
     assert caught.value.metadata == {"permission": "app:read"}
 
@@ -458,15 +447,13 @@ async def test_reading_the_catalog_needs_permission_write_or_app_read() -> None:
 async def test_registering_needs_permission_write_in_the_same_tenant() -> None:
     service = _service()
     with pytest.raises(PermissionDenied) as missing:
-        await service.register_permissions(_principal("acme", "app:write"), "acme", "svc", [])
+        await service.register(_principal("acme", "app:write"), "acme", "svc", [])
     assert (missing.value.reason, missing.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": "permission:write"},
     )
     with pytest.raises(PermissionDenied) as foreign:
-        await service.register_permissions(
-            _principal("other", "permission:write"), "acme", "svc", []
-        )
+        await service.register(_principal("other", "permission:write"), "acme", "svc", [])
     assert foreign.value.reason == "TENANT_FORBIDDEN"
 
 
@@ -474,13 +461,13 @@ async def test_registering_needs_permission_write_in_the_same_tenant() -> None:
 async def test_platform_catalogs_are_refused_even_for_operators(service: str) -> None:
     operator = _principal("control-plane", "permission:write")
     with pytest.raises(PermissionDenied) as caught:
-        await _service().register_permissions(operator, "acme", service, [])
+        await _service().register(operator, "acme", service, [])
     assert caught.value.reason == "SERVICE_RESERVED"
 
 
 async def test_an_invalid_registration_is_refused_before_storage_is_touched() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        await _service().register_permissions(
+        await _service().register(
             _principal("acme", "permission:write"),
             "acme",
             "svc",

@@ -4,48 +4,32 @@ unknown, another tenant's, disabled, public, or presented with a wrong secret.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.common.auth import Principal
 from services.common.errors import DomainError
-from services.common.secrets import PepperRing, SecretHasher
-from services.registry.domain.models import ClientCredentials, ClientSecretRecord
-from services.registry.domain.resolution import SECRETS_CHECKED, ResolutionService
+from services.common.hashing import PepperRing, SecretHasher
+from services.registry.clients.models import ClientCredentials, ClientSecretRecord
+from services.registry.resolution.authentication import (
+    LAST_USED_RESOLUTION,
+    SECRETS_CHECKED,
+    ClientAuthenticator,
+    SecretUpkeep,
+)
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-TOKEN_SERVICE = Principal(
-    tenant="control-plane", subject="service:token", kind="service", permissions=frozenset()
-)
 
 
 class CountingHasher(SecretHasher):
-    def __init__(self) -> None:
-        super().__init__(PepperRing([("1", b"p" * 32)]))
+    def __init__(self, ring: PepperRing | None = None) -> None:
+        super().__init__(ring or PepperRing([("1", b"p" * 32)]))
         self.verifications = 0
 
     def verify(self, secret: str, stored: str) -> bool:
         self.verifications += 1
         return super().verify(secret, stored)
-
-
-class Store:
-    """Answers only the credentials read; any further read means authentication passed."""
-
-    def __init__(self, clients: dict[str, ClientCredentials]) -> None:
-        self.clients = clients
-        self.reads: list[str] = []
-
-    async def client_credentials(self, client_id: str) -> ClientCredentials | None:
-        self.reads.append("client_credentials")
-        return self.clients.get(client_id)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"read {name} before the client was authenticated")
 
 
 def _credentials(hasher: SecretHasher, **overrides: Any) -> ClientCredentials:
@@ -67,14 +51,6 @@ def _credentials(hasher: SecretHasher, **overrides: Any) -> ClientCredentials:
     }
     fields.update(overrides)
     return ClientCredentials(**fields)
-
-
-def _service(store: Store, hasher: SecretHasher) -> ResolutionService:
-    @asynccontextmanager
-    async def unit() -> AsyncIterator[Any]:
-        yield store
-
-    return ResolutionService(unit, unit, hasher, 900, lambda: NOW)
 
 
 @pytest.mark.parametrize(
@@ -100,37 +76,67 @@ def _service(store: Store, hasher: SecretHasher) -> ResolutionService:
         "public+secret",
     ],
 )
-async def test_every_authentication_failure_is_the_same_error_after_the_same_work(
+def test_every_authentication_failure_is_the_same_error_after_the_same_work(
     client_id: str, tenant: str, secret: str, grant: str
 ) -> None:
     hasher = CountingHasher()
-    store = Store(
-        {
-            "tc_known": _credentials(hasher),
-            "tc_disabled": _credentials(hasher, enabled=False),
-            "tc_public": _credentials(hasher, confidential=False, secrets=()),
-        }
-    )
+    known = {
+        "tc_known": _credentials(hasher),
+        "tc_disabled": _credentials(hasher, enabled=False),
+        "tc_public": _credentials(hasher, confidential=False, secrets=()),
+    }
+    authenticator = ClientAuthenticator(hasher)
     hasher.verifications = 0
     with pytest.raises(DomainError) as caught:
-        await _service(store, hasher).resolve_client(
-            TOKEN_SERVICE, tenant, client_id, secret, "", grant
-        )
+        authenticator.authenticate(known.get(client_id), tenant, secret, grant, NOW)
     assert (caught.value.reason, caught.value.message, caught.value.metadata) == (
         "INVALID_CLIENT",
         "Client authentication failed.",
         {"oauth_error": "invalid_client"},
     )
-    assert store.reads == ["client_credentials"]
     assert hasher.verifications == SECRETS_CHECKED
 
 
-async def test_the_right_secret_passes_authentication_after_the_same_work() -> None:
+def test_the_right_secret_passes_after_the_same_work_and_asks_for_a_last_used_time() -> None:
     hasher = CountingHasher()
-    store = Store({"tc_known": _credentials(hasher)})
+    authenticator = ClientAuthenticator(hasher)
     hasher.verifications = 0
-    with pytest.raises(AssertionError, match="before the client was authenticated"):
-        await _service(store, hasher).resolve_client(
-            TOKEN_SERVICE, "acme", "tc_known", "tsk_right", "", "client_credentials"
-        )
+    upkeep = authenticator.authenticate(
+        _credentials(hasher), "acme", "tsk_right", "client_credentials", NOW
+    )
     assert hasher.verifications == SECRETS_CHECKED
+    assert upkeep == SecretUpkeep(secret_id="s1", touch=True, rehash=None)
+
+
+def test_a_secret_used_within_the_minute_needs_no_upkeep() -> None:
+    hasher = CountingHasher()
+    recent = ClientSecretRecord(
+        "s1", hasher.hash("tsk_right"), NOW, None, NOW - LAST_USED_RESOLUTION / 2
+    )
+    credentials = _credentials(hasher, secrets=(recent,))
+    upkeep = ClientAuthenticator(hasher).authenticate(
+        credentials, "acme", "tsk_right", "client_credentials", NOW
+    )
+    assert upkeep is None
+
+
+def test_a_public_client_is_identified_for_browser_grants_without_a_secret() -> None:
+    hasher = CountingHasher()
+    public = _credentials(hasher, confidential=False, secrets=())
+    upkeep = ClientAuthenticator(hasher).authenticate(public, "acme", "", "authorization_code", NOW)
+    assert upkeep is None
+
+
+def test_a_secret_hashed_under_a_retired_pepper_is_re_hashed_under_the_current_one() -> None:
+    old = SecretHasher(PepperRing([("1", b"p" * 32)]))
+    rotated = CountingHasher(PepperRing([("2", b"q" * 32), ("1", b"p" * 32)]))
+    credentials = _credentials(old)
+    upkeep = ClientAuthenticator(rotated).authenticate(
+        credentials, "acme", "tsk_right", "client_credentials", NOW
+    )
+    assert upkeep is not None
+    assert upkeep.secret_id == "s1"
+    assert upkeep.rehash is not None
+    assert rotated.is_current(upkeep.rehash)
+    # Once stored, the old pepper can leave the ring and the secret still verifies.
+    assert SecretHasher(PepperRing([("2", b"q" * 32)])).verify("tsk_right", upkeep.rehash)

@@ -11,15 +11,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.errors import FieldViolation, ValidationErrors
-from services.registry.domain import directory_rules as dr
-from services.registry.domain.directory_models import (
-    AppRef,
-    Group,
-    PermissionEntry,
-    PermissionRef,
-    Role,
-    RolePermission,
-    RoleRef,
+from services.registry.apps.models import AppRef
+from services.registry.catalog.models import PermissionEntry
+from services.registry.groups.models import Group
+from services.registry.groups.rules import resolve_bound_to, resolve_roles, validate_group_code
+from services.registry.roles.models import PermissionRef, Role, RolePermission, RoleRef
+from services.registry.roles.rules import resolve_role_permissions, validate_role_code
+from services.registry.users.rules import (
+    email_key,
+    validate_email,
+    validate_password,
+    validate_person_name,
+    validate_username,
 )
 
 
@@ -48,7 +51,7 @@ def only_reasons(violations: list[FieldViolation]) -> list[tuple[str, str]]:
     ],
 )
 def test_valid_emails_are_trimmed_and_their_domain_lower_cased(raw: str, normalised: str) -> None:
-    assert run(dr.validate_email, raw) == (normalised, [])
+    assert run(validate_email, raw) == (normalised, [])
 
 
 @pytest.mark.parametrize(
@@ -73,58 +76,58 @@ def test_valid_emails_are_trimmed_and_their_domain_lower_cased(raw: str, normali
     ],
 )
 def test_invalid_emails_are_refused(raw: str, reason: str) -> None:
-    value, violations = run(dr.validate_email, raw)
+    value, violations = run(validate_email, raw)
     assert value is None
     assert only_reasons(violations) == [("email", reason)]
 
 
 def test_email_keys_fold_case_so_differently_cased_addresses_collide() -> None:
-    assert dr.email_key("Ann@Example.com") == dr.email_key("ann@example.com")
-    assert dr.email_key("STRASSE@example.com") == dr.email_key("straße@example.com")
-    assert dr.email_key("ann@example.com") != dr.email_key("anne@example.com")
+    assert email_key("Ann@Example.com") == email_key("ann@example.com")
+    assert email_key("STRASSE@example.com") == email_key("straße@example.com")
+    assert email_key("ann@example.com") != email_key("anne@example.com")
 
 
 @given(st.text(max_size=40))
 def test_email_key_is_stable(value: str) -> None:
-    assert dr.email_key(dr.email_key(value)) == dr.email_key(value)
+    assert email_key(email_key(value)) == email_key(value)
 
 
 # -- names, usernames, passwords ------------------------------------------------------------
 
 
 def test_person_names_are_optional_trimmed_and_bounded() -> None:
-    assert run(dr.validate_person_name, "  Ann ", field="first_name") == ("Ann", [])
-    assert run(dr.validate_person_name, "   ", field="first_name") == ("", [])
-    assert run(dr.validate_person_name, "x" * 100, field="last_name")[0] == "x" * 100
-    _, long = run(dr.validate_person_name, "x" * 101, field="last_name")
+    assert run(validate_person_name, "  Ann ", field="first_name") == ("Ann", [])
+    assert run(validate_person_name, "   ", field="first_name") == ("", [])
+    assert run(validate_person_name, "x" * 100, field="last_name")[0] == "x" * 100
+    _, long = run(validate_person_name, "x" * 101, field="last_name")
     assert only_reasons(long) == [("last_name", "NAME_TOO_LONG")]
-    _, control = run(dr.validate_person_name, "Ann\x07", field="first_name")
+    _, control = run(validate_person_name, "Ann\x07", field="first_name")
     assert only_reasons(control) == [("first_name", "NAME_CONTROL_CHARACTER")]
 
 
 @pytest.mark.parametrize("name", ["ann", "ann.lee", "a_b-c", "007", "x" * 63, ""])
 def test_valid_usernames(name: str) -> None:
-    assert run(dr.validate_username, name) == (name, [])
+    assert run(validate_username, name) == (name, [])
 
 
 @pytest.mark.parametrize("name", ["ab", "Ann", "ann lee", "ann@x", "x" * 64, "änn"])
 def test_invalid_usernames(name: str) -> None:
-    value, violations = run(dr.validate_username, name)
+    value, violations = run(validate_username, name)
     assert value is None
     assert only_reasons(violations) == [("username", "USERNAME_INVALID")]
 
 
 def test_passwords_need_12_to_256_characters_and_must_not_be_the_email() -> None:
-    assert run(dr.validate_password, "x" * 12, email="ann@example.com") == ("x" * 12, [])
-    assert run(dr.validate_password, "x" * 256, email=None) == ("x" * 256, [])
-    assert run(dr.validate_password, " padded pass ", email=None)[0] == " padded pass "
+    assert run(validate_password, "x" * 12, email="ann@example.com") == ("x" * 12, [])
+    assert run(validate_password, "x" * 256, email=None) == ("x" * 256, [])
+    assert run(validate_password, " padded pass ", email=None)[0] == " padded pass "
     for value, reason in [
         ("x" * 11, "PASSWORD_TOO_SHORT"),
         ("x" * 257, "PASSWORD_TOO_LONG"),
         ("ann.lee@example.com", "PASSWORD_EQUALS_EMAIL"),
         (" ANN.LEE@EXAMPLE.COM ", "PASSWORD_EQUALS_EMAIL"),
     ]:
-        result, violations = run(dr.validate_password, value, email="ann.lee@example.com")
+        result, violations = run(validate_password, value, email="ann.lee@example.com")
         assert result is None
         assert only_reasons(violations) == [("password", reason)]
 
@@ -134,19 +137,19 @@ def test_passwords_need_12_to_256_characters_and_must_not_be_the_email() -> None
 
 @pytest.mark.parametrize("code", ["ab", "billing-admin", "a1", "r" + "x" * 62])
 def test_valid_role_and_group_codes(code: str) -> None:
-    assert run(dr.validate_role_code, code) == (code, [])
-    assert run(dr.validate_group_code, code) == (code, [])
+    assert run(validate_role_code, code) == (code, [])
+    assert run(validate_group_code, code) == (code, [])
 
 
 @pytest.mark.parametrize("code", ["a", "1ab", "Admin", "ab_c", "-ab", "r" + "x" * 63, ""])
 def test_invalid_role_and_group_codes(code: str) -> None:
-    assert only_reasons(run(dr.validate_role_code, code)[1]) == [("code", "ROLE_CODE_INVALID")]
-    assert only_reasons(run(dr.validate_group_code, code)[1]) == [("code", "GROUP_CODE_INVALID")]
+    assert only_reasons(run(validate_role_code, code)[1]) == [("code", "ROLE_CODE_INVALID")]
+    assert only_reasons(run(validate_group_code, code)[1]) == [("code", "GROUP_CODE_INVALID")]
 
 
 @pytest.mark.parametrize("code", ["tenant-admin", "platform-admin"])
 def test_system_role_codes_are_reserved(code: str) -> None:
-    value, violations = run(dr.validate_role_code, code)
+    value, violations = run(validate_role_code, code)
     assert value is None
     assert only_reasons(violations) == [("code", "ROLE_CODE_RESERVED")]
 
@@ -163,7 +166,7 @@ CATALOG = {
 def resolve(refs: list[tuple[str, str]], **kwargs: Any) -> tuple[Any, list[tuple[str, str]]]:
     options: dict[str, Any] = {"granted": set(), "app_services": None, **kwargs}
     value, violations = run(
-        dr.resolve_role_permissions, [PermissionRef(s, c) for s, c in refs], CATALOG, **options
+        resolve_role_permissions, [PermissionRef(s, c) for s, c in refs], CATALOG, **options
     )
     return value, only_reasons(violations)
 
@@ -223,33 +226,33 @@ APPS = {
 
 
 def test_bound_to_star_alone_means_every_app() -> None:
-    assert run(dr.resolve_bound_to, ["*"], APPS) == ((True, []), [])
-    assert run(dr.resolve_bound_to, [], APPS) == ((False, []), [])
+    assert run(resolve_bound_to, ["*"], APPS) == ((True, []), [])
+    assert run(resolve_bound_to, [], APPS) == ((False, []), [])
 
 
 def test_bound_to_resolves_ids_and_slugs_once_each() -> None:
-    value, violations = run(dr.resolve_bound_to, ["shop", "a1", " billing "], APPS)
+    value, violations = run(resolve_bound_to, ["shop", "a1", " billing "], APPS)
     assert violations == []
     assert value == (False, [AppRef("a1", "shop"), AppRef("a2", "billing")])
 
 
 def test_bound_to_reports_unknown_apps_and_a_star_that_is_not_alone() -> None:
-    value, violations = run(dr.resolve_bound_to, ["shop", "gone", "lost"], APPS)
+    value, violations = run(resolve_bound_to, ["shop", "gone", "lost"], APPS)
     assert value is None
     assert only_reasons(violations) == [
         ("bound_to[1]", "APP_NOT_FOUND"),
         ("bound_to[2]", "APP_NOT_FOUND"),
     ]
-    _, mixed = run(dr.resolve_bound_to, ["shop", "*"], APPS)
+    _, mixed = run(resolve_bound_to, ["shop", "*"], APPS)
     assert only_reasons(mixed) == [("bound_to[1]", "BOUND_TO_WILDCARD_NOT_ALONE")]
-    _, many = run(dr.resolve_bound_to, ["shop"] * 101, APPS)
+    _, many = run(resolve_bound_to, ["shop"] * 101, APPS)
     assert only_reasons(many) == [("bound_to", "BOUND_TO_TOO_MANY")]
 
 
 def test_group_roles_resolve_and_report_unknown_ones() -> None:
     known = {"admin": RoleRef("r1", "admin"), "r1": RoleRef("r1", "admin")}
-    assert run(dr.resolve_roles, ["admin", "r1"], known) == ([RoleRef("r1", "admin")], [])
-    value, violations = run(dr.resolve_roles, ["admin", "ghost"], known)
+    assert run(resolve_roles, ["admin", "r1"], known) == ([RoleRef("r1", "admin")], [])
+    value, violations = run(resolve_roles, ["admin", "ghost"], known)
     assert value is None
     assert only_reasons(violations) == [("roles[1]", "ROLE_NOT_FOUND")]
 

@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 
 from services.common.auth import Principal
-from services.registry.domain.escalation import (
+from services.common.changes import InProcessChangeBus
+from services.registry.kernel.escalation import (
     EscalationDenied,
-    audits_denied_escalations,
     ensure_no_escalation,
     ensure_outranks,
 )
+from services.registry.kernel.models import PageRequest
+from services.registry.kernel.scope import UseCases
+from services.registry.stores import memory_unit_of_work
 
 TARGET = {"target_type": "client", "target_id": "tc_admin", "operation": "client.delete"}
 
@@ -52,48 +55,21 @@ def test_granting_a_control_plane_permission_needs_it_too() -> None:
     assert caught.value.reason == "ESCALATION"
 
 
-class _Store:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def get_tenant(self, slug: str, *, for_update: bool = False) -> None:
-        return None
-
-    async def insert_audit(self, event: Any) -> None:
-        self.events.append(event)
-
-
-class _UseCases:
-    def __init__(self) -> None:
-        self.store = _Store()
-        self.committed: list[Any] = []
-
-    def _tx(self) -> Any:
-        use_cases = self
-
-        class _Unit:
-            async def __aenter__(self) -> _Store:
-                return use_cases.store
-
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-        return _Unit()
-
-    @staticmethod
-    def _now() -> datetime:
-        return datetime(2026, 12, 1, tzinfo=UTC)
-
-    @audits_denied_escalations
-    async def delete_client(self, principal: Principal, tenant_slug: str, client_id: str) -> None:
-        ensure_outranks(principal, [("tessera", "app:write")], **TARGET)
-
-
 async def test_a_refused_attempt_is_audited_with_the_operation_and_what_was_missing() -> None:
-    use_cases = _UseCases()
+    uow = memory_unit_of_work()
+    use_cases: UseCases[Any] = UseCases(
+        uow, InProcessChangeBus(), lambda: datetime(2026, 12, 1, tzinfo=UTC)
+    )
+
+    async def delete_client() -> None:
+        async with use_cases.write(_caller("client:write"), None) as scope:
+            await scope.audit("client.delete", "client", "tc_admin")  # rolled back
+            ensure_outranks(scope.principal, [("tessera", "app:write")], **TARGET)
+
     with pytest.raises(EscalationDenied):
-        await use_cases.delete_client(_caller("client:write"), "acme", "tc_admin")
-    [event] = use_cases.store.events
+        await delete_client()
+    async with uow.read() as tx:
+        [event] = (await tx.audit.search(None, PageRequest(), "", "")).items
     assert (event.action, event.target_type, event.target_id) == (
         "escalation.denied",
         "client",
