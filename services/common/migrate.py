@@ -11,7 +11,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData
 
 from services.common.db import ensure_schema, schema_name, sync_engine
 from services.common.settings import CONTEXTS, Settings
@@ -36,19 +35,3 @@ def upgrade(settings: Settings, contexts: tuple[str, ...] = CONTEXTS) -> None:
         finally:
             engine.dispose()
         command.upgrade(alembic_config(settings, context), "head")
-
-
-def context_metadata(context: str) -> MetaData:
-    if context == "registry":
-        from services.registry.schema import metadata as registry_metadata
-
-        return registry_metadata
-    if context == "token":
-        from services.token.storage.tables import metadata as token_metadata
-
-        return token_metadata
-    if context == "invites":
-        from services.invites.storage.tables import metadata as invites_metadata
-
-        return invites_metadata
-    raise ValueError(f"unknown context {context!r}")

@@ -55,6 +55,10 @@ class GrantType(StrEnum):
 
 
 DEFAULT_GRANT_TYPES: tuple[str, ...] = (GrantType.CLIENT_CREDENTIALS.value,)
+# The grants the token endpoint implements today (discovery's grant_types_supported).
+SUPPORTED_GRANT_TYPES: tuple[str, ...] = (GrantType.CLIENT_CREDENTIALS.value,)
+# The audience of the platform services' own tokens; no resource server may claim it.
+SERVICE_TOKEN_AUDIENCE = "tessera-internal"
 # A public client has no secret: only the grants that do without one (PKCE at authorize).
 PUBLIC_CLIENT_GRANTS: tuple[str, ...] = (
     GrantType.AUTHORIZATION_CODE.value,

@@ -22,12 +22,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.dependency_failures import RETRY_AFTER_SECONDS
+from services.common.vocabulary import TENANT_SLUG_PATTERN
 from services.gateway.problems import oauth_error
 
 log = structlog.get_logger("tessera.gateway.cors")
 
 CORS_PATH = re.compile(
-    r"/t/(?P<tenant>[a-z][a-z0-9-]{1,62})/"
+    rf"/t/(?P<tenant>{TENANT_SLUG_PATTERN.pattern})/"
     r"(?:oauth2/token|\.well-known/jwks\.json|\.well-known/openid-configuration)"
 )
 CACHE_SECONDS = 30.0

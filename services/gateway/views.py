@@ -7,23 +7,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from tessera.registry.v1 import registry_pb2 as pb
 
-PROVIDERS = {
-    pb.AWS_S3: "aws-s3",
-    pb.TIGRIS: "tigris",
-    pb.CLOUDFLARE_R2: "cloudflare-r2",
-    pb.MINIO: "minio",
-    pb.BACKBLAZE_B2: "backblaze-b2",
-}
-PROVIDER_ENUM = {v: k for k, v in PROVIDERS.items()}
-POSTURES = {
-    pb.JIT_ON_OTP: "jit_on_otp",
-    pb.OFF: "off",
-    pb.EXPLICIT_ENDPOINT: "explicit_endpoint",
-    pb.INVITE_CODE: "invite_code",
-}
-POSTURE_ENUM = {v: k for k, v in POSTURES.items()}
-REQUIREMENTS = {pb.FIELD_OFF: "off", pb.FIELD_OPTIONAL: "optional", pb.FIELD_REQUIRED: "required"}
-REQUIREMENT_ENUM = {v: k for k, v in REQUIREMENTS.items()}
+from services.common.wire_enums import FIELD_REQUIREMENTS, POSTURES, STORAGE_PROVIDERS
 
 
 def _plain(message: Any) -> dict[str, Any]:
@@ -41,12 +25,13 @@ def settings_view(message: Any) -> dict[str, Any]:
     }
     if branding:
         out["branding"] = branding
-    if message.registration_posture:
-        out["registration_posture"] = POSTURES[message.registration_posture]
+    posture = POSTURES.from_wire(message.registration_posture)
+    if posture is not None:
+        out["registration_posture"] = posture.value
     fields = {
-        n: REQUIREMENTS[getattr(message.registration_fields, n)]
+        n: requirement.value
         for n in ("first_name", "last_name", "username")
-        if getattr(message.registration_fields, n)
+        if (requirement := FIELD_REQUIREMENTS.from_wire(getattr(message.registration_fields, n)))
     }
     if fields:
         out["registration_fields"] = fields
@@ -67,10 +52,10 @@ def settings_message(target: Any, value: dict[str, Any]) -> None:
             setattr(target.branding, name, item)
     posture = value.get("registration_posture")
     if posture is not None:
-        target.registration_posture = POSTURE_ENUM[posture]
+        target.registration_posture = POSTURES.to_wire(posture)
     for name, item in (value.get("registration_fields") or {}).items():
         if item is not None:
-            setattr(target.registration_fields, name, REQUIREMENT_ENUM[item])
+            setattr(target.registration_fields, name, FIELD_REQUIREMENTS.to_wire(item))
     for name, item in (value.get("token_lifetimes") or {}).items():
         if item is not None:
             setattr(target.token_lifetimes, name, item)
@@ -106,10 +91,13 @@ def app_view(message: pb.App) -> dict[str, Any]:
     out["version"] = message.version
     out["settings"] = settings_view(message.settings)
     out["plan_id"] = message.plan_id if message.HasField("plan_id") else None
+    out["homepage_url"] = message.homepage_url if message.HasField("homepage_url") else None
     if message.HasField("storage"):
         storage = message.storage
         out["storage"] = {
-            "provider": PROVIDERS.get(storage.provider, ""),
+            "provider": provider.value
+            if (provider := STORAGE_PROVIDERS.from_wire(storage.provider))
+            else "",
             "access_key": storage.access_key_masked,
             "secret_key": "********",
             "bucket": storage.bucket,

@@ -108,6 +108,7 @@ apps = Table(
     Column("settings", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     *_timestamps(),
+    Column("homepage_url", String(2000), nullable=True),  # reg0002
     UniqueConstraint("tenant_id", "slug"),
     UniqueConstraint("tenant_id", "display_name_key"),
 )

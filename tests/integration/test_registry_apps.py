@@ -297,6 +297,48 @@ async def test_redirect_uris_must_be_absolute(admin: Api, world: dict[str, Any])
     assert {"redirect_uris[0]", "post_logout_redirect_uris[0]"} <= fields
 
 
+async def test_an_apps_homepage_url_is_stored_changed_and_removed(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    tenant = world["tenant"]["slug"]
+    created = await admin.post(
+        apps_path(tenant),
+        {
+            "slug": unique("app"),
+            "display_name": unique("A"),
+            "region": world["region"]["code"],
+            "homepage_url": "https://shop.example.com/",
+        },
+    )
+    assert created.status_code == 201, created.text
+    app = created.json()
+    assert app["homepage_url"] == "https://shop.example.com/"
+    path = apps_path(tenant, f"/{app['slug']}")
+    changed = await admin.patch(path, {"homepage_url": "https://example.com/shop"})
+    assert changed.json()["homepage_url"] == "https://example.com/shop"
+    untouched = await admin.patch(path, {"description": "Shop"})
+    assert untouched.json()["homepage_url"] == "https://example.com/shop"
+    removed = await admin.patch(path, {"homepage_url": None})
+    assert removed.json()["homepage_url"] is None
+    assert (await admin.get(path)).json()["homepage_url"] is None
+
+
+async def test_a_homepage_url_must_be_an_absolute_web_url(
+    admin: Api, world: dict[str, Any]
+) -> None:
+    response = await admin.post(
+        apps_path(world["tenant"]["slug"]),
+        {
+            "slug": unique("app"),
+            "display_name": unique("A"),
+            "region": world["region"]["code"],
+            "homepage_url": "javascript:alert(1)",
+        },
+    )
+    assert response.status_code == 400
+    assert reasons(response) == {("homepage_url", "HOMEPAGE_URL_INVALID")}
+
+
 async def test_vendidit_field_names_are_accepted_and_service_codes_default_to_slug(
     admin: Api, world: dict[str, Any]
 ) -> None:

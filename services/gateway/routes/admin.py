@@ -14,6 +14,7 @@ from tessera.registry.v1 import registry_pb2 as pb
 
 from services.common.errors import FieldViolation
 from services.common.grpc_errors import RemoteError
+from services.common.wire_enums import STORAGE_PROVIDERS
 from services.gateway import views
 from services.gateway.access import GatedRoute
 from services.gateway.clients import GatewayClients, call
@@ -349,7 +350,7 @@ async def delete_plan(plan: str, c: Clients, token: Bearer, if_match: IfMatch = 
 
 def _storage_message(body: m.StorageBody) -> pb.StorageConfigInput:
     message = pb.StorageConfigInput(
-        provider=views.PROVIDER_ENUM[body.provider],
+        provider=STORAGE_PROVIDERS.to_wire(body.provider),
         access_key=body.access_key,
         secret_key=body.secret_key,
         bucket=body.bucket,
@@ -387,6 +388,8 @@ async def create_app(
     )
     if body.plan:
         request.plan = body.plan
+    if body.homepage_url is not None:
+        request.homepage_url = body.homepage_url
     if body.storage is not None:
         request.storage.CopyFrom(_storage_message(body.storage))
     _settings(body.settings, request.settings)
@@ -466,6 +469,8 @@ async def update_app(
             getattr(request, name).SetInParent()
     if "plan" in body.model_fields_set:
         request.plan = body.plan or ""
+    if "homepage_url" in body.model_fields_set:
+        request.homepage_url = body.homepage_url or ""
     if "storage" in body.model_fields_set:
         if body.storage is None:
             request.clear_storage = True

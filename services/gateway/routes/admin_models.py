@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from services.common.vocabulary import FieldRequirement, PlanStatus, Posture, StorageProvider
+
 # Integers are bounded by the wire type they travel in (ints beyond it would overflow the
 # protobuf field); the registry then applies each field's own rule and names the field.
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
@@ -27,9 +29,9 @@ class Branding(_Body):
 
 
 class RegistrationFields(_Body):
-    first_name: Literal["off", "optional", "required"] | None = None
-    last_name: Literal["off", "optional", "required"] | None = None
-    username: Literal["off", "optional", "required"] | None = None
+    first_name: FieldRequirement | None = None
+    last_name: FieldRequirement | None = None
+    username: FieldRequirement | None = None
 
 
 class TokenLifetimes(_Body):
@@ -44,9 +46,7 @@ class SettingsBody(_Body):
     inherits the tenant's value again, a tenant gets the platform default), absent stays."""
 
     branding: Branding | None = None
-    registration_posture: (
-        Literal["jit_on_otp", "off", "explicit_endpoint", "invite_code"] | None
-    ) = None
+    registration_posture: Posture | None = None
     registration_fields: RegistrationFields | None = None
     token_lifetimes: TokenLifetimes | None = None
 
@@ -132,12 +132,12 @@ class PlanCreate(_Body):
 
 class PlanUpdate(_Body):
     name: str | None = None
-    status: Literal["active", "retired"] | None = None
+    status: PlanStatus | None = None
     limits: dict[str, Int64] | None = None
 
 
 class StorageBody(_Body):
-    provider: Literal["aws-s3", "tigris", "cloudflare-r2", "minio", "backblaze-b2"]
+    provider: StorageProvider
     access_key: str
     secret_key: str = Field(description="Encrypted at rest; never returned.")
     bucket: str
@@ -199,6 +199,11 @@ class AppCreate(_Body):
     grant_types: list[str] = Field(
         default_factory=list, description="Default: [client_credentials]."
     )
+    homepage_url: str | None = Field(
+        None,
+        examples=["https://marketplace.example.com/"],
+        description="The app's public home page, linked from its login and consent pages.",
+    )
 
 
 class AppUpdate(_Body):
@@ -229,6 +234,7 @@ class AppUpdate(_Body):
     storage: StorageBody | None = Field(None, description="null removes it (managed storage).")
     settings: SettingsBody | None = None
     grant_types: list[str] | None = None
+    homepage_url: str | None = Field(None, description="null removes it.")
 
 
 class AppClone(_Body):

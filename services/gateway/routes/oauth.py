@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 from tessera.token.v1 import token_pb2
 
 from services.common.grpc_errors import RemoteError
+from services.common.vocabulary import SUPPORTED_GRANT_TYPES, TENANT_SLUG_PATTERN
 from services.gateway.clients import GatewayClients, call
 from services.gateway.problems import (
     OAuthError,
@@ -31,7 +31,6 @@ from services.gateway.rate_limits import FailedAuthLimiter
 # A token request is a handful of short parameters: the gateway's edge refuses bodies over
 # 16 KiB here (services.gateway.edge).
 router = APIRouter(tags=["oauth2"])
-_TENANT = re.compile(r"[a-z][a-z0-9-]{1,62}")
 _JWKS_MAX_AGE = 300
 
 
@@ -68,7 +67,7 @@ _TOKEN_REQUEST_SCHEMA = {
     "type": "object",
     "required": ["grant_type"],
     "properties": {
-        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "grant_type": {"type": "string", "enum": list(SUPPORTED_GRANT_TYPES)},
         "client_id": {"type": "string", "description": "With client_secret_post (or Basic)."},
         "client_secret": {"type": "string", "description": "client_secret_post only."},
         "scope": {"type": "string", "description": "Space-separated scopes (RFC 6749 §3.3)."},
@@ -182,7 +181,7 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
             status=429,
             headers=refused.headers,
         )
-    if not _TENANT.fullmatch(tenant):
+    if not TENANT_SLUG_PATTERN.fullmatch(tenant):
         # Exactly the answer an unknown tenant gets from the registry: no oracle (§7).
         unknown = RemoteError(
             grpc.StatusCode.UNAUTHENTICATED,
@@ -222,7 +221,7 @@ async def token_endpoint(tenant: str, request: Request) -> Response:
 
 async def _published_jwks(request: Request, tenant: str) -> bytes:
     """The tenant's JWK Set; RemoteError NOT_FOUND for an unknown (or malformed) tenant."""
-    if not _TENANT.fullmatch(tenant):
+    if not TENANT_SLUG_PATTERN.fullmatch(tenant):
         raise RemoteError(
             grpc.StatusCode.NOT_FOUND, f"There is no tenant {tenant!r}.", "TENANT_NOT_FOUND"
         )
@@ -259,7 +258,7 @@ async def discovery(tenant: str, request: Request) -> Response:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth2/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
         "scopes_supported": [],

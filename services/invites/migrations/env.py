@@ -1,3 +1,4 @@
 from services.common.alembic_env import run
+from services.invites.storage.tables import metadata
 
-run()
+run(metadata)

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from typing import Any
 
 from services.common.errors import AlreadyExists
-from services.registry.apps.models import App, AppRef, StorageConfig
+from services.registry.apps.models import App, AppRef
+from services.registry.apps.rows import app_columns, app_from_row, insert_columns
 from services.registry.kernel.db_errors import unique_violation
 from services.registry.kernel.memory import MemoryStore, Row
-from services.registry.kernel.models import PageOf, PageRequest, Settings
+from services.registry.kernel.models import PageOf, PageRequest
 from services.registry.kernel.paging import slice_page
-from services.registry.kernel.text import display_name_key
 
 _ORDER_COLUMNS = ("slug", "display_name", "created_at", "updated_at")
-
-
-def _mutable_values(app: App) -> dict[str, Any]:
-    """The columns an update writes (everything but id, tenant, slug, is_system, created_at)."""
-    domains = [*app.allowed_domains, None, None, None]
-    storage = app.storage
-    return {
-        "display_name": app.display_name,
-        "display_name_key": display_name_key(app.display_name),
-        "description": app.description,
-        "enabled": app.enabled,
-        "region_id": app.region_id,
-        "db_code": app.db_code,
-        "plan_id": app.plan_id,
-        "redirect_uris": list(app.redirect_uris),
-        "post_logout_redirect_uris": list(app.post_logout_redirect_uris),
-        "allowed_domain_1": domains[0],
-        "allowed_domain_2": domains[1],
-        "allowed_domain_3": domains[2],
-        "auto_grant_on_signup": app.auto_grant_on_signup,
-        "service_codes": list(app.service_codes),
-        "grant_types": list(app.grant_types),
-        "storage": None
-        if storage is None
-        else {
-            "provider": storage.provider,
-            "access_key_ciphertext": storage.access_key_ciphertext,
-            "secret_key_ciphertext": storage.secret_key_ciphertext,
-            "access_key_hint": storage.access_key_hint,
-            "bucket": storage.bucket,
-            "endpoint": storage.endpoint,
-            "region": storage.region,
-        },
-        "settings": copy.deepcopy(app.settings.values),
-        "version": app.version,
-        "updated_at": app.updated_at,
-    }
 
 
 class MemoryAppStore(MemoryStore):
@@ -73,36 +34,11 @@ class MemoryAppStore(MemoryStore):
         if tenant is None:
             return None
         region = self._table("regions").get(row["region_id"]) if row["region_id"] else None
-        storage = row["storage"]
-        return App(
-            id=row["id"],
-            tenant_id=row["tenant_id"],
+        return app_from_row(
+            row,
             tenant_slug=tenant["slug"],
-            slug=row["slug"],
-            display_name=row["display_name"],
-            description=row["description"],
-            enabled=row["enabled"],
-            is_system=row["is_system"],
-            region_id=row["region_id"],
             region_code=region["code"] if region else None,
-            db_code=row["db_code"],
-            plan_id=row["plan_id"],
-            redirect_uris=tuple(row["redirect_uris"]),
-            post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"]),
-            allowed_domains=tuple(
-                d
-                for d in (row["allowed_domain_1"], row["allowed_domain_2"], row["allowed_domain_3"])
-                if d
-            ),
-            auto_grant_on_signup=row["auto_grant_on_signup"],
-            service_codes=tuple(row["service_codes"]),
-            grant_types=tuple(row["grant_types"]),
-            storage=StorageConfig(**storage) if storage else None,
-            settings=Settings(copy.deepcopy(row["settings"])),
             client_ids=self._client_ids(row["id"]) if with_client_ids else (),
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
         )
 
     def _tenant_rows(self, tenant_id: str) -> list[Row]:
@@ -175,25 +111,18 @@ class MemoryAppStore(MemoryStore):
                 raise unique_violation("apps", "tenant_id", "display_name_key")
 
     async def insert(self, app: App) -> None:
-        values = _mutable_values(app)
+        values = insert_columns(app)
         self._check_unique(app.tenant_id, app.id, app.slug, values["display_name_key"])
         table = self._table("apps")
         if app.id in table:
             raise AlreadyExists("ALREADY_EXISTS", "That value is already taken.")
-        table[app.id] = {
-            "id": app.id,
-            "tenant_id": app.tenant_id,
-            "slug": app.slug,
-            "is_system": app.is_system,
-            "created_at": app.created_at,
-            **values,
-        }
+        table[app.id] = values
 
     async def update(self, app: App, expected_version: int) -> bool:
         row = self._table("apps").get(app.id)
         if row is None or row["version"] != expected_version:
             return False
-        values = _mutable_values(app)
+        values = app_columns(app)
         self._check_unique(row["tenant_id"], row["id"], None, values["display_name_key"])
         row.update(values)
         return True

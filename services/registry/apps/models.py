@@ -50,6 +50,7 @@ class App:
     version: int
     created_at: datetime
     updated_at: datetime
+    homepage_url: str | None = None  # linked from the app's login and consent pages
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class AppDraft:
     settings: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     grant_types: tuple[str, ...] = ()
+    homepage_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class AppPatch:
     settings: dict[str, Any] | None = None
     grant_types: tuple[str, ...] | None = None
     slug: str | None = None  # accepted only when it is the current slug (immutable)
+    homepage_url: str | None = None  # "" removes it
 
 
 @dataclass(frozen=True)

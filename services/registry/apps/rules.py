@@ -13,7 +13,8 @@ ALLOWED_DOMAIN_HAS_USERINFO, ALLOWED_DOMAIN_INVALID_PORT, ALLOWED_DOMAIN_INVALID
 ALLOWED_DOMAIN_DUPLICATE, SERVICE_CODES_TOO_MANY, SERVICE_CODE_INVALID,
 STORAGE_PROVIDER_UNSUPPORTED, STORAGE_CREDENTIAL_EMPTY, STORAGE_CREDENTIAL_TOO_LONG,
 STORAGE_BUCKET_INVALID, STORAGE_ENDPOINT_INVALID, STORAGE_ENDPOINT_INSECURE,
-STORAGE_ENDPOINT_REQUIRED, STORAGE_REGION_INVALID.
+STORAGE_ENDPOINT_REQUIRED, STORAGE_REGION_INVALID, HOMEPAGE_URL_TOO_LONG, HOMEPAGE_URL_INVALID,
+HOMEPAGE_URL_INSECURE.
 """
 
 from __future__ import annotations
@@ -187,6 +188,50 @@ def validate_redirect_uri(
     unchanged: matching is by exact string, so normalising here would change what matches.
     """
     problem = _redirect_uri_problem(value, production=production)
+    if problem is not None:
+        reason, detail = problem
+        errors.add(field, reason, f"{field} {show(value)} {detail}")
+        return None
+    return value
+
+
+HOMEPAGE_URL_MAX_LENGTH = 2000
+
+
+def _homepage_problem(value: str, *, production: bool) -> tuple[str, str] | None:
+    if len(value) > HOMEPAGE_URL_MAX_LENGTH:
+        return (
+            "HOMEPAGE_URL_TOO_LONG",
+            f"is {len(value)} characters long; keep it to {HOMEPAGE_URL_MAX_LENGTH}.",
+        )
+    if has_space_or_control(value) or "\\" in value:
+        return "HOMEPAGE_URL_INVALID", "contains whitespace, control characters or '\\'."
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return "HOMEPAGE_URL_INVALID", "is not a URL; give one such as 'https://example.com/'."
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return (
+            "HOMEPAGE_URL_INVALID",
+            "is not an absolute http(s) URL with a host, such as 'https://example.com/'.",
+        )
+    if parts.username is not None or parts.fragment:
+        return "HOMEPAGE_URL_INVALID", "must not carry credentials or a '#fragment'."
+    if production and parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return "HOMEPAGE_URL_INSECURE", "uses http; use https (http only for localhost)."
+    return None
+
+
+def validate_homepage_url(
+    errors: ValidationErrors, value: str, *, field: str = "homepage_url", production: bool
+) -> str | None:
+    """An app's public home page, linked from its login and consent pages (like OpenID
+    Connect Dynamic Client Registration's ``client_uri``): an absolute http(s) URL with a
+    host, no credentials and no fragment, at most 2,000 characters; with ``production=True``
+    plain http only for loopback hosts. Returned unchanged; ``""`` stands for "none" and is
+    checked by the caller."""
+    problem = _homepage_problem(value, production=production)
     if problem is not None:
         reason, detail = problem
         errors.add(field, reason, f"{field} {show(value)} {detail}")

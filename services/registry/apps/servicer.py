@@ -53,6 +53,8 @@ def app_pb(app: App) -> pb.App:
     )
     if app.plan_id:
         message.plan_id = app.plan_id
+    if app.homepage_url:
+        message.homepage_url = app.homepage_url
     if app.storage is not None:
         view = pb.StorageConfigView(
             provider=STORAGE_PROVIDERS.to_wire(app.storage.provider),
@@ -90,6 +92,7 @@ class AppServicer(Servicer):
             settings=cv.settings_to_dict(request.settings),
             enabled=True if not request.HasField("enabled") else request.enabled,
             grant_types=tuple(request.grant_types),
+            homepage_url=cv.optional(request, "homepage_url"),
         )
         app, credentials = await self._apps.create(
             await self.principal(context), request.tenant, draft
@@ -133,6 +136,7 @@ class AppServicer(Servicer):
             settings=cv.settings_patch(request),
             grant_types=cv.string_list(request, "grant_types"),
             slug=cv.optional(request, "slug"),
+            homepage_url=cv.optional(request, "homepage_url"),
         )
         return app_pb(
             await self._apps.update(

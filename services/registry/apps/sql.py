@@ -9,11 +9,11 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from services.registry import schema as t
-from services.registry.apps.models import App, AppRef, StorageConfig
-from services.registry.kernel.models import PageOf, PageRequest, Settings
+from services.registry.apps.models import App, AppRef
+from services.registry.apps.rows import app_columns, app_from_row, insert_columns
+from services.registry.kernel.models import PageOf, PageRequest
 from services.registry.kernel.paging import offset_page
-from services.registry.kernel.sql import SqlStore, like_pattern, ordering, utc
-from services.registry.kernel.text import display_name_key
+from services.registry.kernel.sql import SqlStore, like_pattern, ordering
 
 
 class SqlAppStore(SqlStore):
@@ -40,36 +40,11 @@ class SqlAppStore(SqlStore):
             if with_client_ids
             else []
         )
-        storage = m["storage"]
-        return App(
-            id=m["id"],
-            tenant_id=m["tenant_id"],
+        return app_from_row(
+            m,
             tenant_slug=m["tenant_slug"],
-            slug=m["slug"],
-            display_name=m["display_name"],
-            description=m["description"],
-            enabled=m["enabled"],
-            is_system=m["is_system"],
-            region_id=m["region_id"],
             region_code=m["region_code"],
-            db_code=m["db_code"],
-            plan_id=m["plan_id"],
-            redirect_uris=tuple(m["redirect_uris"]),
-            post_logout_redirect_uris=tuple(m["post_logout_redirect_uris"]),
-            allowed_domains=tuple(
-                d
-                for d in (m["allowed_domain_1"], m["allowed_domain_2"], m["allowed_domain_3"])
-                if d
-            ),
-            auto_grant_on_signup=m["auto_grant_on_signup"],
-            service_codes=tuple(m["service_codes"]),
-            grant_types=tuple(m["grant_types"]),
-            storage=StorageConfig(**storage) if storage else None,
-            settings=Settings(dict(m["settings"])),
             client_ids=tuple(r[0] for r in client_rows),
-            version=m["version"],
-            created_at=utc(m["created_at"]),
-            updated_at=utc(m["updated_at"]),
         )
 
     async def get(self, tenant_id: str, id_or_slug: str) -> App | None:
@@ -122,59 +97,14 @@ class SqlAppStore(SqlStore):
             statement = statement.where(t.apps.c.id != exclude_app_id)
         return (await self._c.execute(statement)).first() is not None
 
-    @staticmethod
-    def _app_values(app: App) -> dict[str, Any]:
-        domains = [*app.allowed_domains, None, None, None]
-        storage = app.storage
-        return {
-            "display_name": app.display_name,
-            "display_name_key": display_name_key(app.display_name),
-            "description": app.description,
-            "enabled": app.enabled,
-            "region_id": app.region_id,
-            "db_code": app.db_code,
-            "plan_id": app.plan_id,
-            "redirect_uris": list(app.redirect_uris),
-            "post_logout_redirect_uris": list(app.post_logout_redirect_uris),
-            "allowed_domain_1": domains[0],
-            "allowed_domain_2": domains[1],
-            "allowed_domain_3": domains[2],
-            "auto_grant_on_signup": app.auto_grant_on_signup,
-            "service_codes": list(app.service_codes),
-            "grant_types": list(app.grant_types),
-            "storage": None
-            if storage is None
-            else {
-                "provider": storage.provider,
-                "access_key_ciphertext": storage.access_key_ciphertext,
-                "secret_key_ciphertext": storage.secret_key_ciphertext,
-                "access_key_hint": storage.access_key_hint,
-                "bucket": storage.bucket,
-                "endpoint": storage.endpoint,
-                "region": storage.region,
-            },
-            "settings": app.settings.values,
-            "version": app.version,
-            "updated_at": app.updated_at,
-        }
-
     async def insert(self, app: App) -> None:
-        await self.execute(
-            insert(t.apps).values(
-                id=app.id,
-                tenant_id=app.tenant_id,
-                slug=app.slug,
-                is_system=app.is_system,
-                created_at=app.created_at,
-                **self._app_values(app),
-            )
-        )
+        await self.execute(insert(t.apps).values(**insert_columns(app)))
 
     async def update(self, app: App, expected_version: int) -> bool:
         result = await self.execute(
             update(t.apps)
             .where(and_(t.apps.c.id == app.id, t.apps.c.version == expected_version))
-            .values(**self._app_values(app))
+            .values(**app_columns(app))
         )
         return bool(result.rowcount == 1)
 

@@ -182,6 +182,7 @@ class AppUseCases(UseCases[AppsTx]):
                 service_codes=patch.service_codes,
                 grant_types=patch.grant_types,
                 settings=patch.settings,
+                homepage_url=patch.homepage_url,
             )
             storage = app.storage
             if patch.clear_storage:
@@ -210,6 +211,7 @@ class AppUseCases(UseCases[AppsTx]):
                 else patch.auto_grant_on_signup,
                 service_codes=tuple(fields.get("service_codes", app.service_codes)),
                 grant_types=tuple(fields.get("grant_types", app.grant_types)),
+                homepage_url=fields.get("homepage_url", app.homepage_url) or None,
                 plan_id=plan_id,
                 storage=storage,
                 settings=Settings(merge_patch(app.settings.values, fields["settings"]))
@@ -281,6 +283,7 @@ class AppUseCases(UseCases[AppsTx]):
                     settings=dict(source.settings.values),
                     enabled=source.enabled,
                     grant_types=source.grant_types,
+                    homepage_url=source.homepage_url,
                 ),
             )
             copied = 0
@@ -309,6 +312,7 @@ class AppUseCases(UseCases[AppsTx]):
             service_codes=draft.service_codes,
             grant_types=draft.grant_types,
             settings=draft.settings,
+            homepage_url=draft.homepage_url,
         )
         app_id = new_id()
         storage = self._storage(errors, app_id, draft.storage) if draft.storage else None
@@ -355,6 +359,7 @@ class AppUseCases(UseCases[AppsTx]):
             auto_grant_on_signup=draft.auto_grant_on_signup,
             service_codes=tuple(fields["service_codes"]),
             grant_types=grant_types,
+            homepage_url=fields.get("homepage_url") or None,
             storage=storage,
             settings=Settings(merge_patch({}, fields["settings"])),
             client_ids=(),
@@ -382,10 +387,16 @@ class AppUseCases(UseCases[AppsTx]):
         service_codes: tuple[str, ...] | None,
         grant_types: tuple[str, ...] | None,
         settings: dict[str, Any] | None,
+        homepage_url: str | None,
     ) -> dict[str, Any]:
         """The validated, normalised values of the fields given (None = not given)."""
         out: dict[str, Any] = {}
         production = self._policy.production
+        if homepage_url is not None:
+            # "" removes it; a stored value is always a valid URL.
+            out["homepage_url"] = homepage_url and rules.validate_homepage_url(
+                errors, homepage_url, production=production
+            )
         if redirect_uris is not None:
             out["redirect_uris"] = rules.validate_redirect_uris(
                 errors, list(redirect_uris), production=production

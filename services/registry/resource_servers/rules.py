@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from services.common.errors import ValidationErrors
-from services.common.vocabulary import CONTROL_PLANE_APP, CORE_SERVICE, SYSTEM_APP
+from services.common.vocabulary import (
+    CONTROL_PLANE_APP,
+    CORE_SERVICE,
+    SERVICE_TOKEN_AUDIENCE,
+    SYSTEM_APP,
+)
 from services.registry.apps.models import App
 from services.registry.catalog.models import CatalogEntry
 from services.registry.catalog.rules import validate_permission_code
@@ -20,11 +25,11 @@ from services.registry.kernel.text import show
 AUDIENCE_MAX_LENGTH = 200
 _AUDIENCE_SLUG = re.compile(r"[a-z][a-z0-9._-]*[a-z0-9]")
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-# Service tokens' audience (services.token.domain.grants.SERVICE_TOKEN_AUDIENCE).
-_SERVICE_AUDIENCE = "tessera-internal"
 
 # Audiences the platform's own tokens carry (system app, service tokens).
-RESERVED_AUDIENCES = frozenset({SYSTEM_APP, CONTROL_PLANE_APP, CORE_SERVICE, _SERVICE_AUDIENCE})
+RESERVED_AUDIENCES = frozenset(
+    {SYSTEM_APP, CONTROL_PLANE_APP, CORE_SERVICE, SERVICE_TOKEN_AUDIENCE}
+)
 
 
 def _audience_problem(value: str) -> str | None:

@@ -18,11 +18,10 @@ from typing import Any, Protocol
 import jwt
 
 from services.common import oauth_errors as oauth
+from services.common.vocabulary import SERVICE_TOKEN_AUDIENCE, SUPPORTED_GRANT_TYPES, GrantType
 from services.token.domain.keys import KeyService
 
-CLIENT_CREDENTIALS = "client_credentials"
-SUPPORTED_GRANTS = (CLIENT_CREDENTIALS,)
-SERVICE_TOKEN_AUDIENCE = "tessera-internal"
+CLIENT_CREDENTIALS = GrantType.CLIENT_CREDENTIALS.value
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class TokenService:
             raise oauth.invalid_request(
                 "GRANT_TYPE_MISSING", "The grant_type parameter is required."
             )
-        if request.grant_type not in SUPPORTED_GRANTS:
+        if request.grant_type not in SUPPORTED_GRANT_TYPES:
             raise oauth.unsupported_grant_type(request.grant_type)
         if not request.client_id:
             raise oauth.invalid_client("Client authentication is required (Basic or form).")

@@ -18,6 +18,7 @@ from services.registry.apps.rules import (
     validate_allowed_domain,
     validate_allowed_domains,
     validate_app_slug,
+    validate_homepage_url,
     validate_redirect_uri,
     validate_redirect_uris,
     validate_service_codes,
@@ -338,6 +339,46 @@ def test_redirect_uri_rejections(uri: str, reason: str, production: bool) -> Non
 def test_redirect_uri_plain_http_is_only_for_loopback_in_production(uri: str) -> None:
     assert only_reason(validate_redirect_uri, uri, production=True) == "REDIRECT_URI_INSECURE"
     assert run(validate_redirect_uri, uri, production=False) == (uri, [])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://marketplace.example.com/",
+        "https://example.com",
+        "https://example.com:8443/home?lang=en",
+        "http://localhost:3000/",
+    ],
+)
+def test_homepage_url_accepts_absolute_https_urls(url: str) -> None:
+    assert run(validate_homepage_url, url, production=True) == (url, [])
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("example.com", "HOMEPAGE_URL_INVALID"),
+        ("/home", "HOMEPAGE_URL_INVALID"),
+        ("javascript:alert(1)", "HOMEPAGE_URL_INVALID"),
+        ("ftp://example.com/", "HOMEPAGE_URL_INVALID"),
+        ("https://user:pw@example.com/", "HOMEPAGE_URL_INVALID"),
+        ("https://example.com/#top", "HOMEPAGE_URL_INVALID"),
+        ("https://exa mple.com/", "HOMEPAGE_URL_INVALID"),
+        ("https:\\\\example.com", "HOMEPAGE_URL_INVALID"),
+        ("https://example.com:99999/", "HOMEPAGE_URL_INVALID"),
+        ("https://example.com/" + "a" * 2000, "HOMEPAGE_URL_TOO_LONG"),
+        ("http://example.com/", "HOMEPAGE_URL_INSECURE"),
+    ],
+)
+def test_homepage_url_rejections(url: str, reason: str) -> None:
+    assert only_reason(validate_homepage_url, url, production=True) == reason
+
+
+def test_homepage_url_plain_http_is_accepted_outside_production() -> None:
+    assert run(validate_homepage_url, "http://example.com/", production=False) == (
+        "http://example.com/",
+        [],
+    )
 
 
 def test_redirect_uris_returns_the_list_unchanged() -> None:
