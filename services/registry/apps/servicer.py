@@ -108,16 +108,14 @@ class AppServicer(Servicer):
         page = await self._apps.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             cv.optional(request, "enabled"),
             request.query,
             request.order_by,
         )
         return pb.ListAppsResponse(
             apps=[app_pb(a) for a in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateApp(self, request: pb.UpdateAppRequest, context: Ctx) -> pb.App:

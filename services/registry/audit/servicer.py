@@ -40,8 +40,7 @@ class AuditServicer(Servicer):
         page = await self._audit.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.action,
             request.target_id,
         )

@@ -98,11 +98,9 @@ class CatalogServicer(Servicer):
             request.tenant,
             request.service,
             request.include_deprecated,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
         )
         return pb.ListPermissionsResponse(
             permissions=[entry_pb(e) for e in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )

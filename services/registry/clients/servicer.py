@@ -83,14 +83,12 @@ class ClientServicer(Servicer):
         page = await self._clients.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.app,
         )
         return pb.ListClientsResponse(
             clients=[client_pb(v) for v in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateClient(self, request: pb.UpdateClientRequest, context: Ctx) -> pb.Client:

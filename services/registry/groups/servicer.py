@@ -47,14 +47,12 @@ class GroupServicer(Servicer):
         page = await self._groups.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.query,
         )
         return pb.ListGroupsResponse(
             groups=[group_pb(g) for g in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateGroup(self, request: pb.UpdateGroupRequest, context: Ctx) -> pb.Group:

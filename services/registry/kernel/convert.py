@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument
 from services.common.wire_enums import FIELD_REQUIREMENTS, POSTURES
-from services.registry.kernel.models import Settings
+from services.registry.kernel.models import PageOf, Settings
 
 # grpc.aio.ServicerContext as the servicers see it; grpcio ships no type hints.
 ServicerContext: TypeAlias = Any
@@ -59,6 +59,16 @@ def page_token(offset: int | None) -> str:
     if offset is None:
         return ""
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def page_args(request: Any) -> tuple[int, int]:
+    """(page size, offset) of a list request's ``page``; the use case checks the size."""
+    return request.page.page_size, page_offset(request.page.page_token)
+
+
+def listing(page: PageOf[Any]) -> dict[str, Any]:
+    """The paging fields of a list response (next_page_token, total)."""
+    return {"next_page_token": page_token(page.next_offset), "total": page.total}
 
 
 def settings_to_dict(message: Any) -> dict[str, Any]:

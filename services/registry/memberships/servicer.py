@@ -33,8 +33,7 @@ def membership_pb(membership: Membership) -> pb.Membership:
 def memberships_pb(page: PageOf[Membership]) -> pb.ListMembershipsResponse:
     return pb.ListMembershipsResponse(
         memberships=[membership_pb(m) for m in page.items],
-        next_page_token=cv.page_token(page.next_offset),
-        total=page.total,
+        **cv.listing(page),
     )
 
 
@@ -64,8 +63,7 @@ class MembershipServicer(Servicer):
             await self.principal(context),
             request.tenant,
             request.user,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.status,
         )
         return memberships_pb(page)
@@ -77,8 +75,7 @@ class MembershipServicer(Servicer):
             await self.principal(context),
             request.tenant,
             request.app,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.status,
         )
         return memberships_pb(page)

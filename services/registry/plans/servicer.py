@@ -39,14 +39,12 @@ class PlanServicer(Servicer):
     async def ListPlans(self, request: pb.ListPlansRequest, context: Ctx) -> pb.ListPlansResponse:
         page = await self._plans.search(
             await self.principal(context),
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.status,
         )
         return pb.ListPlansResponse(
             plans=[plan_pb(p) for p in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdatePlan(self, request: pb.UpdatePlanRequest, context: Ctx) -> pb.Plan:

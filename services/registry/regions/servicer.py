@@ -46,14 +46,12 @@ class RegionServicer(Servicer):
     ) -> pb.ListRegionsResponse:
         page = await self._regions.search(
             await self.principal(context),
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             cv.optional(request, "active"),
         )
         return pb.ListRegionsResponse(
             regions=[region_pb(r) for r in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateRegion(self, request: pb.UpdateRegionRequest, context: Ctx) -> pb.Region:

@@ -66,13 +66,11 @@ class ResourceServerServicer(Servicer):
             await self.principal(context),
             request.tenant,
             request.app,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
         )
         return pb.ListResourceServersResponse(
             resource_servers=[resource_server_pb(s) for s in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateResourceServer(

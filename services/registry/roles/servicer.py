@@ -58,14 +58,12 @@ class RoleServicer(Servicer):
         page = await self._roles.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.app,
         )
         return pb.ListRolesResponse(
             roles=[role_pb(r) for r in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateRole(self, request: pb.UpdateRoleRequest, context: Ctx) -> pb.Role:

@@ -47,13 +47,11 @@ class ScopeServicer(Servicer):
             await self.principal(context),
             request.tenant,
             request.app,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
         )
         return pb.ListScopesResponse(
             scopes=[scope_pb(s) for s in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def DeleteScope(

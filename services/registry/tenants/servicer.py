@@ -57,15 +57,13 @@ class TenantServicer(Servicer):
     ) -> pb.ListTenantsResponse:
         page = await self._tenants.search(
             await self.principal(context),
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.query,
             request.order_by,
         )
         return pb.ListTenantsResponse(
             tenants=[tenant_pb(t) for t in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateTenant(self, request: pb.UpdateTenantRequest, context: Ctx) -> pb.Tenant:

@@ -64,15 +64,13 @@ class UserServicer(Servicer):
         page = await self._users.search(
             await self.principal(context),
             request.tenant,
-            request.page.page_size,
-            cv.page_offset(request.page.page_token),
+            *cv.page_args(request),
             request.query,
             request.status,
         )
         return pb.ListUsersResponse(
             users=[user_pb(u) for u in page.items],
-            next_page_token=cv.page_token(page.next_offset),
-            total=page.total,
+            **cv.listing(page),
         )
 
     async def UpdateUser(self, request: pb.UpdateUserRequest, context: Ctx) -> pb.User:
