@@ -54,6 +54,7 @@ class GrantType(StrEnum):
     PASSWORD = "password"
 
 
+GRANT_TYPES: tuple[str, ...] = tuple(g.value for g in GrantType)
 DEFAULT_GRANT_TYPES: tuple[str, ...] = (GrantType.CLIENT_CREDENTIALS.value,)
 # The grants the token endpoint implements today (discovery's grant_types_supported).
 SUPPORTED_GRANT_TYPES: tuple[str, ...] = (GrantType.CLIENT_CREDENTIALS.value,)

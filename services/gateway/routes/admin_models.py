@@ -202,7 +202,7 @@ class AppCreate(_Body):
     homepage_url: str | None = Field(
         None,
         examples=["https://marketplace.example.com/"],
-        description="The app's public home page, linked from its login and consent pages.",
+        description="The app's public home page (OpenID Connect's client_uri); null = none.",
     )
 
 

@@ -50,7 +50,7 @@ class App:
     version: int
     created_at: datetime
     updated_at: datetime
-    homepage_url: str | None = None  # linked from the app's login and consent pages
+    homepage_url: str | None = None  # the app's public home page (OIDC client_uri)
 
 
 @dataclass(frozen=True)

@@ -226,8 +226,8 @@ def _homepage_problem(value: str, *, production: bool) -> tuple[str, str] | None
 def validate_homepage_url(
     errors: ValidationErrors, value: str, *, field: str = "homepage_url", production: bool
 ) -> str | None:
-    """An app's public home page, linked from its login and consent pages (like OpenID
-    Connect Dynamic Client Registration's ``client_uri``): an absolute http(s) URL with a
+    """An app's public home page (OpenID Connect Dynamic Client Registration's
+    ``client_uri``, which sign-in and consent pages link to): an absolute http(s) URL with a
     host, no credentials and no fragment, at most 2,000 characters; with ``production=True``
     plain http only for loopback hosts. Returned unchanged; ``""`` stands for "none" and is
     checked by the caller."""

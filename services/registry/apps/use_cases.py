@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.common.access import needs, operator
-from services.common.auth import Principal, require_operator
+from services.common.auth import Principal
 from services.common.changes import ChangeBus
 from services.common.envelope import EnvelopeCipher
 from services.common.errors import (
@@ -22,6 +22,7 @@ from services.common.errors import (
 from services.common.hashing import SecretHasher
 from services.common.vocabulary import (
     DEFAULT_GRANT_TYPES,
+    GRANT_TYPES,
     RESERVED_SERVICES,
     GrantType,
     PlanStatus,
@@ -62,7 +63,6 @@ WRITE = needs("app:write")
 # Plans carry paid entitlements: assigning one is the platform operator's call.
 ASSIGN_PLAN = operator("plan:write")
 ORDER_FIELDS = ("slug", "display_name", "created_at", "updated_at")
-GRANT_TYPES = tuple(g.value for g in GrantType)
 
 
 class AppsTx(BaseTx, Protocol):
@@ -109,6 +109,8 @@ class AppUseCases(UseCases[AppsTx]):
         Side effects: app, client and hashed secret rows; audit ``app.create``. The plaintext
         client_secret is returned here once and never again.
         """
+        if draft.plan:
+            self.authorize(principal, ASSIGN_PLAN)
         async with self.write(principal, WRITE, tenant, lock_tenant=True) as scope:
             app, credentials = await self._create(scope, draft)
             return await self._stored(scope.tx, app.id), credentials
@@ -148,6 +150,8 @@ class AppUseCases(UseCases[AppsTx]):
         """Change an app's mutable fields (the slug is immutable; settings are a JSON Merge
         Patch). Disabling it stops token issuance from the next request. Side effects: audit
         ``app.update``; change published."""
+        if patch.plan is not None:
+            self.authorize(principal, ASSIGN_PLAN)
         async with self.write(principal, WRITE, tenant) as scope:
             errors = ValidationErrors()
             name = (
@@ -192,7 +196,6 @@ class AppUseCases(UseCases[AppsTx]):
             errors.raise_if_any()
             plan_id = app.plan_id
             if patch.plan is not None:
-                require_operator(principal, ASSIGN_PLAN.all_of[0])
                 plan_id = (await self._plan(scope.tx, patch.plan)).id if patch.plan else None
             if name is not None and display_name_key(name) != display_name_key(app.display_name):
                 await self._name_free(scope.tx, scope.tenant, name, app.id)
@@ -223,7 +226,11 @@ class AppUseCases(UseCases[AppsTx]):
             self._check_redirect_requirement(updated.grant_types, updated.redirect_uris)
             if not await scope.tx.apps.update(updated, app.version):
                 raise changed_concurrently("app")
-            changed = [k for k, v in vars(patch).items() if v not in (None, False)]
+            # Every field the patch sent, false values included (disabling is a change);
+            # clear_storage is a flag, named only when set.
+            changed = [
+                k for k, v in vars(patch).items() if v is not None and (k != "clear_storage" or v)
+            ]
             await scope.audit("app.update", "app", app.id, {"fields": changed})
             scope.publish("app", app.id)
             return await self._stored(scope.tx, app.id)
@@ -332,8 +339,6 @@ class AppUseCases(UseCases[AppsTx]):
                 metadata={"limit": str(tenant.app_limit), "current": str(count)},
             )
         region, db_code = await self._active_region(tx, draft.region, draft.db_code)
-        if draft.plan:
-            require_operator(scope.principal, ASSIGN_PLAN.all_of[0])
         plan = await self._plan(tx, draft.plan) if draft.plan else None
         if await tx.apps.get(tenant.id, slug) is not None:
             raise AlreadyExists(

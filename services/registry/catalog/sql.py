@@ -72,7 +72,7 @@ class SqlCatalogStore(SqlStore):
     async def set_revision(
         self, tenant_id: str, service_code: str, revision: int, at: datetime
     ) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.permission_catalogs)
             .where(self._catalog_row(tenant_id, service_code))
             .values(revision=revision, updated_at=at)
@@ -239,7 +239,7 @@ class SqlCatalogStore(SqlStore):
             )
         ).scalar_one_or_none()
         if existing is not None:
-            await self._c.execute(
+            await self.execute(
                 update(t.permissions)
                 .where(t.permissions.c.id == existing)
                 .values(name=name, description=description, updated_at=at, deprecated_at=None)

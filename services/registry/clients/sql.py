@@ -136,7 +136,7 @@ class SqlClientStore(SqlStore):
             others.append(t.client_secrets.c.id != keep)
         await self._c.execute(delete(t.client_secrets).where(and_(*others)))
         if keep is not None and keep_until is not None:
-            await self._c.execute(
+            await self.execute(
                 update(t.client_secrets)
                 .where(
                     and_(
@@ -151,14 +151,14 @@ class SqlClientStore(SqlStore):
             )
 
     async def mark_secret_used(self, secret_id: str, at: datetime) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.client_secrets)
             .where(t.client_secrets.c.id == secret_id)
             .values(last_used_at=at)
         )
 
     async def replace_secret_hash(self, secret_id: str, secret_hash: str) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.client_secrets)
             .where(t.client_secrets.c.id == secret_id)
             .values(secret_hash=secret_hash)
@@ -197,7 +197,7 @@ class SqlClientStore(SqlStore):
     async def _replace_links(self, table: Any, client_pk: str, column: str, ids: list[str]) -> None:
         await self._c.execute(delete(table).where(table.c.client_pk == client_pk))
         if ids:
-            await self._c.execute(
+            await self.execute(
                 insert(table),
                 [{"client_pk": client_pk, column: value} for value in dict.fromkeys(ids)],
             )
@@ -244,6 +244,4 @@ class SqlClientStore(SqlStore):
             )
         ).first()
         if exists is None:
-            await self._c.execute(
-                insert(t.client_roles).values(client_pk=client_pk, role_id=role_id)
-            )
+            await self.execute(insert(t.client_roles).values(client_pk=client_pk, role_id=role_id))

@@ -21,7 +21,13 @@ from services.common.auth import Principal
 from services.common.changes import ChangeBus
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ValidationErrors
 from services.common.hashing import SecretHasher, generate_client_id
-from services.common.vocabulary import DEFAULT_GRANT_TYPES, PUBLIC_CLIENT_GRANTS, GrantType
+from services.common.vocabulary import (
+    DEFAULT_GRANT_TYPES,
+    GRANT_TYPES,
+    PUBLIC_CLIENT_GRANTS,
+    GrantType,
+)
+from services.registry.apps.lookup import app_of
 from services.registry.apps.models import App
 from services.registry.apps.store import AppLookup
 from services.registry.clients.models import (
@@ -46,7 +52,6 @@ from services.registry.scopes.store import ScopeLookup
 READ = needs("client:read")
 WRITE = needs("client:write")
 MAX_GRACE_SECONDS = 7 * 24 * 3600
-GRANT_TYPES = tuple(g.value for g in GrantType)
 
 
 class ClientsTx(BaseTx, Protocol):
@@ -138,12 +143,7 @@ class ClientUseCases(UseCases[ClientsTx]):
         """Ordered by client_id; ``app`` (slug or id) keeps the clients serving it."""
         async with self.read(principal, READ, tenant) as scope:
             page = page_request(size, offset)
-            app_id = None
-            if app:
-                found = await scope.tx.apps.get(scope.tenant.id, app)
-                if found is None:
-                    raise NotFound("APP_NOT_FOUND", f"Tenant {tenant!r} has no app {app!r}.")
-                app_id = found.id
+            app_id = (await app_of(scope.tx.apps, scope.tenant, app)).id if app else None
             clients = await scope.tx.clients.search(scope.tenant.id, page, app_id)
             views = [await _view(scope.tx, scope.tenant, c) for c in clients.items]
         return PageOf(items=views, total=clients.total, next_offset=clients.next_offset)
@@ -249,7 +249,10 @@ class ClientUseCases(UseCases[ClientsTx]):
                 for r in await tx.clients.secrets(client.id)
                 if r.expires_at is None or r.expires_at > now
             ]
-            keep = live[0].id if live and grace_seconds else None
+            # The current secret is the one live row without an end; ordering by creation
+            # time would pick a secret already in grace when two regenerations share a tick.
+            current = next((r for r in live if r.expires_at is None), live[0] if live else None)
+            keep = current.id if current and grace_seconds else None
             await tx.clients.retire_secrets(client.id, keep, old_end if keep else None)
             secret = await issue_secret(tx.clients, self._hasher, client.id, now)
             await scope.audit(

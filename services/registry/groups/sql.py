@@ -94,11 +94,11 @@ class SqlGroupStore(SqlStore):
         await self._c.execute(delete(t.group_apps).where(t.group_apps.c.group_id == group.id))
         await self._c.execute(delete(t.group_roles).where(t.group_roles.c.group_id == group.id))
         if group.apps and not group.all_apps:
-            await self._c.execute(
+            await self.execute(
                 insert(t.group_apps), [{"group_id": group.id, "app_id": a.id} for a in group.apps]
             )
         if group.roles:
-            await self._c.execute(
+            await self.execute(
                 insert(t.group_roles),
                 [{"group_id": group.id, "role_id": r.id} for r in group.roles],
             )
@@ -117,7 +117,7 @@ class SqlGroupStore(SqlStore):
         await self._write_group_links(group)
 
     async def update(self, group: Group) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.groups)
             .where(t.groups.c.id == group.id)
             .values(name=group.name, bound_to_all_apps=group.all_apps)

@@ -75,9 +75,15 @@ async def _outranks_group(principal: Principal, tx: GroupsTx, group: Group, oper
 async def _bound_to(
     tx: GroupsTx, tenant: Tenant, errors: ValidationErrors, values: Sequence[str]
 ) -> tuple[bool, list[AppRef]] | None:
+    """The binding as stored: every app once, in slug order (so a binding re-sent in another
+    order compares equal and changes nothing)."""
     refs = [v.strip() for v in values if v.strip() != ALL_APPS]
     known: Mapping[str, AppRef] = await tx.apps.find(tenant.id, refs) if refs else {}
-    return resolve_bound_to(errors, values, known)
+    binding = resolve_bound_to(errors, values, known)
+    if binding is None:
+        return None
+    all_apps, apps = binding
+    return all_apps, sorted(apps, key=lambda a: a.slug)
 
 
 class GroupUseCases(UseCases[GroupsTx]):
@@ -208,6 +214,8 @@ class GroupUseCases(UseCases[GroupsTx]):
             errors.raise_if_any()
             assert roles is not None
             current = {r.id for r in group.roles}
+            if {r.id for r in roles} == current:
+                return None
             for added in (r for r in roles if r.id not in current):
                 full = await role_of(tx.roles, owner, added.id)
                 ensure_no_escalation(

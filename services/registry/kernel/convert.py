@@ -10,7 +10,7 @@ from typing import Any, TypeAlias
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument
-from services.common.wire_enums import FIELD_REQUIREMENTS, POSTURES
+from services.common.wire_enums import FIELD_REQUIREMENTS, POSTURES, WireEnum
 from services.registry.kernel.models import PageOf, Settings
 
 # grpc.aio.ServicerContext as the servicers see it; grpcio ships no type hints.
@@ -71,6 +71,16 @@ def listing(page: PageOf[Any]) -> dict[str, Any]:
     return {"next_page_token": page_token(page.next_offset), "total": page.total}
 
 
+def _from_wire(enum: WireEnum[Any], number: int) -> str | None:
+    """The vocabulary value of a proto enum number; None for 0 (not set). A number this build
+    does not know (a newer client) becomes a value the settings rules refuse with the
+    setting's own reason, rather than being dropped."""
+    if number == 0:
+        return None
+    value = enum.from_wire(number)
+    return f"unknown enum number {number}" if value is None else str(value.value)
+
+
 def settings_to_dict(message: Any) -> dict[str, Any]:
     """AppSettings/TenantSettings → sparse dotted dict (unset fields are absent)."""
     out: dict[str, Any] = {}
@@ -78,13 +88,14 @@ def settings_to_dict(message: Any) -> dict[str, Any]:
     for name in ("product_name", "primary_color", "logo_url"):
         if branding.HasField(name):
             out[f"branding.{name}"] = getattr(branding, name)
-    posture = POSTURES.from_wire(message.registration_posture)
+    posture = _from_wire(POSTURES, message.registration_posture)
     if posture is not None:
-        out["registration_posture"] = posture.value
+        out["registration_posture"] = posture
     for name in ("first_name", "last_name", "username"):
-        requirement = FIELD_REQUIREMENTS.from_wire(getattr(message.registration_fields, name))
+        key = f"registration_fields.{name}"
+        requirement = _from_wire(FIELD_REQUIREMENTS, getattr(message.registration_fields, name))
         if requirement is not None:
-            out[f"registration_fields.{name}"] = requirement.value
+            out[key] = requirement
     lifetimes = message.token_lifetimes
     for name in ("access_token_seconds", "refresh_token_seconds", "id_token_seconds"):
         if lifetimes.HasField(name):

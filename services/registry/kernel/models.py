@@ -17,7 +17,7 @@ T = TypeVar("T")
 class Settings:
     """Tenant settings, or an app's sparse overrides of them (absent = inherit).
 
-    Keys: see :data:`services.registry.apps.settings.SETTING_KEYS`. Stored as a flat dict of
+    Keys: see :data:`services.registry.kernel.settings.SETTING_KEYS`. Stored as a flat dict of
     dotted keys so that "override field by field" is a dict merge.
     """
 

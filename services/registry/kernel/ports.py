@@ -31,7 +31,8 @@ class AuditLog(Protocol):
 
 
 class BaseTx(Protocol):
-    """What every unit of work offers: the tenant it is scoped to and the audit log."""
+    """What every unit of work offers: finding tenants (every use case acts on one) and the
+    audit log."""
 
     @property
     def tenants(self) -> TenantLookup: ...

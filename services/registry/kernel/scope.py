@@ -2,19 +2,22 @@
 
 A write scope, in order:
 
-1. checks the caller's access (before any input is looked at in the store);
+1. checks the caller's access (before any input is looked at in the store; a use case whose
+   access depends on its input, such as assigning a plan, calls :meth:`UseCases.authorize`
+   for that part before opening the scope);
 2. opens a unit of work and loads the tenant it acts on (NotFound otherwise);
 3. runs the use case, which records what it changed with :meth:`Write.audit` (in the same
    unit of work: the record commits or rolls back with the change) and names the changes to
    publish with :meth:`Write.publish`;
 4. refuses to commit a write that recorded no audit event, unless the use case said why
    none is due (:meth:`Write.unaudited`: nothing changed, or the platform seeding itself) —
-   so "every admin write is audited with its actor" holds by construction;
+   so no write can forget its audit record silently: it records one or states, in code
+   a reviewer sees, why none is due;
 5. after the commit, publishes the change notifications (ARCHITECTURE §5);
 6. when the use case refused an escalation (:class:`EscalationDenied`), records the refused
    attempt in a unit of work of its own, since the attempt's own rolls back.
 
-Read scopes do 1 and 2.
+Read scopes do 1, 2 and 6.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from services.common.access import Access, admit
 from services.common.auth import Principal
 from services.common.changes import Change, ChangeBus
 from services.common.errors import NotFound
+from services.common.vocabulary import CONTROL_PLANE_TENANT
 from services.registry.kernel.escalation import EscalationDenied
 from services.registry.kernel.models import AuditEvent, Tenant
 from services.registry.kernel.ports import BaseTx, UnitOfWork
@@ -64,7 +68,10 @@ async def record_audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Insert one audit event naming its actor (ARCHITECTURE §7: a user or a client, never
-    just "system") into ``tx``'s unit of work."""
+    just "system") into ``tx``'s unit of work. Platform-wide writes (``tenant`` None: regions,
+    plans) go to the control plane's log, where operators read them."""
+    if tenant is None:
+        tenant = await tx.tenants.get(CONTROL_PLANE_TENANT)
     await tx.audit.insert(
         AuditEvent(
             id=new_id(),
@@ -114,7 +121,7 @@ class Write(Read[TxT]):
         tenant: Tenant | None = None,
     ) -> None:
         """Record this write in the audit log (committed with it). ``tenant`` defaults to the
-        scope's own; platform-wide writes have none."""
+        scope's own; platform-wide writes have none (see :func:`record_audit`)."""
         await record_audit(
             self.tx,
             self.principal,
@@ -196,9 +203,14 @@ class UseCases(Generic[TxT]):
     ) -> AsyncIterator[Read[TxT]]:
         if access is not None:
             admit(principal, access, tenant)
-        async with self._uow.read() as tx:
-            loaded = await load_tenant(tx, tenant) if tenant else None
-            yield Read(tx, principal, loaded)
+        try:
+            async with self._uow.read() as tx:
+                loaded = await load_tenant(tx, tenant) if tenant else None
+                yield Read(tx, principal, loaded)
+        except EscalationDenied as denied:
+            # A write may check rank in a read first (before costly work such as hashing).
+            await self._record_denial(principal, tenant, denied)
+            raise
 
     async def _record_denial(
         self, principal: Principal, tenant_slug: str | None, denied: EscalationDenied

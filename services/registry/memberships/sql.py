@@ -65,7 +65,7 @@ class SqlMembershipStore(SqlStore):
         )
 
     async def update(self, membership: Membership) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.memberships)
             .where(
                 and_(

@@ -104,7 +104,7 @@ class SqlRegionStore(SqlStore):
         await self._bump(region_id)
 
     async def set_database_active(self, region_id: str, db_code: str, active: bool) -> bool:
-        result = await self._c.execute(
+        result = await self.execute(
             update(t.region_databases)
             .where(
                 and_(
@@ -119,7 +119,7 @@ class SqlRegionStore(SqlStore):
 
     async def _bump(self, region_id: str) -> None:
         # A database change is a change of the region: ETags and If-Match see it.
-        await self._c.execute(
+        await self.execute(
             update(t.regions)
             .where(t.regions.c.id == region_id)
             .values(version=t.regions.c.version + 1)

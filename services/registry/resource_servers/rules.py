@@ -84,6 +84,25 @@ def validate_audience(
     return value
 
 
+_APP_AUDIENCE_PATH = re.compile(r"/t/(?P<tenant>[^/]+)/apps/(?P<app>[^/]+)/?")
+
+
+def app_named_by(audience: str, tenant_slug: str) -> str | None:
+    """The app slug an audience stands for in this tenant's tokens, if any: the bare slug, or
+    an app's default token audience ``{public_url}/t/{tenant}/apps/{slug}`` (whatever the
+    host, since the public URL can change)."""
+    if ":" not in audience:
+        return audience
+    try:
+        path = urlsplit(audience).path
+    except ValueError:
+        return None
+    match = _APP_AUDIENCE_PATH.fullmatch(path)
+    if match is None or match["tenant"] != tenant_slug:
+        return None
+    return match["app"]
+
+
 def subset_ids(
     errors: ValidationErrors,
     codes: Sequence[str],

@@ -91,13 +91,13 @@ class SqlResourceServerStore(SqlStore):
                 t.resource_server_permissions.c.resource_server_id == server_id
             )
         )
-        await self._c.execute(
+        await self.execute(
             update(t.resource_servers)
             .where(t.resource_servers.c.id == server_id)
             .values(whole_catalog=not permission_ids)
         )
         if permission_ids:
-            await self._c.execute(
+            await self.execute(
                 insert(t.resource_server_permissions),
                 [{"resource_server_id": server_id, "permission_id": p} for p in permission_ids],
             )
@@ -117,7 +117,7 @@ class SqlResourceServerStore(SqlStore):
         await self._set_subset(server.id, permission_ids)
 
     async def update(self, server_id: str, name: str, permission_ids: Sequence[str] | None) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.resource_servers).where(t.resource_servers.c.id == server_id).values(name=name)
         )
         if permission_ids is not None:

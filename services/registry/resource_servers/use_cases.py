@@ -23,7 +23,7 @@ from services.registry.resource_servers.models import (
     ResourceServerDraft,
     ResourceServerPatch,
 )
-from services.registry.resource_servers.rules import subset_ids, validate_audience
+from services.registry.resource_servers.rules import app_named_by, subset_ids, validate_audience
 from services.registry.resource_servers.store import ResourceServerStore
 
 READ = needs("app:read")
@@ -73,7 +73,9 @@ class ResourceServerUseCases(UseCases[ResourceServersTx]):
             errors = ValidationErrors()
             if not draft.app.strip():
                 errors.add(
-                    "app", "APP_REQUIRED", "Name the app (id or slug) the resource server is for."
+                    "app",
+                    "APP_REQUIRED",
+                    "Name the app (id or slug) the resource server belongs to.",
                 )
             audience = validate_audience(errors, draft.audience)
             name = validate_display_name(errors, draft.name, field="name")
@@ -91,14 +93,15 @@ class ResourceServerUseCases(UseCases[ResourceServersTx]):
                     f"Tenant {owner.slug!r} already has a resource server with audience "
                     f"{audience!r}; audiences are unique per tenant.",
                 )
-            named_app = await tx.apps.get(owner.id, audience)
+            named = app_named_by(audience, owner.slug)
+            named_app = await tx.apps.get(owner.id, named) if named else None
             if named_app is not None and named_app.id != app.id:
-                # Tokens of app X default to aud=X; another app's clients must not be able to
-                # mint tokens that X's resource servers would accept.
+                # App X's tokens carry X's audience by default; another app's clients must not
+                # be able to mint tokens that X's resource servers would accept.
                 raise AlreadyExists(
                     "AUDIENCE_IS_ANOTHER_APP",
-                    f"{audience!r} is the slug of app {named_app.slug!r}, whose tokens carry it "
-                    "as their audience; choose an audience of this app's own.",
+                    f"{audience!r} names app {named_app.slug!r}, whose tokens carry it as their "
+                    "audience; choose an audience of this app's own.",
                 )
             server = ResourceServer(
                 id=new_id(),

@@ -117,7 +117,7 @@ class SqlRoleStore(SqlStore):
         )
 
     async def update(self, role: Role) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.roles)
             .where(t.roles.c.id == role.id)
             .values(name=role.name, description=role.description)
@@ -165,7 +165,7 @@ class SqlRoleStore(SqlStore):
             delete(t.role_permissions).where(t.role_permissions.c.role_id == role_id)
         )
         if permission_ids:
-            await self._c.execute(
+            await self.execute(
                 insert(t.role_permissions),
                 [{"role_id": role_id, "permission_id": p} for p in permission_ids],
             )
@@ -222,7 +222,7 @@ class SqlRoleStore(SqlStore):
         )
         missing = [p for p in permission_ids if p not in granted]
         if missing:
-            await self._c.execute(
+            await self.execute(
                 insert(t.role_permissions),
                 [{"role_id": role_id, "permission_id": p} for p in missing],
             )

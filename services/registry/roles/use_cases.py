@@ -207,6 +207,9 @@ class RoleUseCases(UseCases[RolesTx]):
             )
             errors.raise_if_any()
             assert entries is not None
+            if {e.id for e in entries} == held:
+                scope.unaudited("nothing changed")
+                return role
             ensure_no_escalation(
                 principal,
                 [(e.service, e.code) for e in entries if e.id not in held],

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.common.vocabulary import (
+    CONTROL_PLANE_APP,
     CORE_PERMISSIONS,
     CORE_SERVICE,
     DEFAULT_GRANT_TYPES,
@@ -24,7 +25,7 @@ from services.registry.kernel.ports import BaseTx
 from services.registry.kernel.scope import new_id
 from services.registry.roles.store import RoleStore
 
-SYSTEM_APP_NAMES = {SYSTEM_APP: "Tessera", "control-plane": "Control plane"}
+SYSTEM_APP_NAMES = {SYSTEM_APP: "Tessera", CONTROL_PLANE_APP: "Control plane"}
 
 
 class ProvisioningTx(BaseTx, Protocol):

@@ -256,7 +256,10 @@ class TenantUseCases(UseCases[TenantsTx]):
         admin_secret: str,
         now: datetime,
     ) -> tuple[bool, bool]:
-        """The bootstrap admin client with the configured secret: (created, secret replaced)."""
+        """The bootstrap admin client with the configured secret: (created, secret replaced).
+        Configuration is the source of truth: the platform-admin role is re-asserted on every
+        start (seeding, not audited), and a different configured secret replaces the stored
+        one (audited by the caller)."""
         created = False
         client = await tx.clients.get(admin_client_id)
         if client is None:

@@ -168,7 +168,7 @@ class SqlUserStore(SqlStore):
         return bool(result.rowcount == 1)
 
     async def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
-        await self._c.execute(
+        await self.execute(
             update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash)
         )
 

@@ -31,6 +31,7 @@ from services.registry.roles.store import RoleLookup
 from services.registry.users.lookup import ensure_outranks_user, user_of
 from services.registry.users.models import User, UserDraft, UserPatch
 from services.registry.users.rules import (
+    email_key,
     validate_email,
     validate_password,
     validate_person_name,
@@ -204,7 +205,11 @@ class UserUseCases(UseCases[UsersTx]):
         async def change(tx: UsersTx, owner: Tenant, user: User) -> UserChange:
             updated = user
             if email is not None and email != user.email:
-                updated = replace(updated, email=email, email_verified=False)
+                # Another address resets verification; the same one in other case does not.
+                same_address = email_key(email) == email_key(user.email)
+                updated = replace(
+                    updated, email=email, email_verified=user.email_verified and same_address
+                )
             if first is not None:
                 updated = replace(updated, first_name=first or None)
             if last is not None:
@@ -242,8 +247,11 @@ class UserUseCases(UseCases[UsersTx]):
         """Set or replace the user's password (12-256 characters, not the email), stored as an
         argon2id hash. Sessions are not ended: follow with :meth:`logout_everywhere` to do
         that. Side effect: audit ``user.password.set``."""
+        # Everything that can refuse the call is checked before the costly hash.
         async with self.read(principal, WRITE, tenant) as scope:
             current = await user_of(scope.tx.users, scope.tenant, user_ref)
+            await ensure_outranks_user(principal, scope.tx.users, current, "user.password.set")
+            check_version(current.version, expected_version, "user")
         checked(validate_password, password, email=current.email)
         password_hash = await self._hash(password)
 

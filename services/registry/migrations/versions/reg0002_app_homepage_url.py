@@ -1,4 +1,4 @@
-"""apps.homepage_url: the app's public home page, linked from its login and consent pages
+"""apps.homepage_url: the app's public home page (OpenID Connect's client_uri)
 
 Revision ID: reg0002
 Revises: reg0001
