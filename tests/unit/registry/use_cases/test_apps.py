@@ -27,8 +27,8 @@ from services.common.hashing import PepperRing, SecretHasher
 from services.registry.apps.models import App, AppDraft, AppPatch, CloneDraft, StorageInput
 from services.registry.catalog.models import PermissionDeclaration
 from services.registry.clients.models import IssuedCredentials
-from services.registry.features import Features, RegistryConfig, build_features
-from services.registry.kernel.models import AuditEvent, PageRequest
+from services.registry.features import Features
+from services.registry.kernel.models import AuditEvent
 from services.registry.plans.models import PlanDraft, PlanPatch
 from services.registry.regions.models import RegionPatch
 from services.registry.roles.models import RoleDraft
@@ -41,30 +41,11 @@ CIPHER = EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS))
 ADMIN = fakes.tenant_admin("acme")
 
 
-class RecordingBus:
-    """A ChangeBus keeping what was published; ``on_publish`` looks at the store meanwhile."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-        self.on_publish: Callable[[Change], Awaitable[None]] | None = None
-
-    async def publish(self, change: Change) -> None:
-        if self.on_publish is not None:
-            await self.on_publish(change)
-        self.changes.append(change)
-
-    def subscribe(self) -> Any:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass
 class World:
     features: Features
     uow: Any
-    bus: RecordingBus
+    bus: fakes.RecordingBus
 
     async def app(self, slug: str = "billing", **draft: Any) -> tuple[App, IssuedCredentials]:
         return await self.features.apps.create(ADMIN, "acme", new(slug, **draft))
@@ -74,8 +55,7 @@ class World:
 
     async def events(self, action: str = "") -> list[AuditEvent]:
         """Every audit event, newest first."""
-        async with self.uow.read() as tx:
-            return (await tx.audit.search(None, PageRequest(200, 0), action, "")).items
+        return await fakes.audit_events(self.uow, action)
 
     async def slugs(self) -> list[str]:
         page = await self.features.apps.search(ADMIN, "acme", 0, 0, None, "", "")
@@ -84,19 +64,8 @@ class World:
 
 async def world(*, production: bool = False) -> World:
     """Bootstrap, region ``eu`` (``db-1``, ``db-2``) and tenant ``acme``."""
-    uow = memory_unit_of_work()
-    bus = RecordingBus()
-    features = build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=HASHER,
-        password_hasher=fakes.FastPasswords(),
-        cipher=CIPHER,
-        config=RegistryConfig(
-            default_app_limit=25, production=production, access_token_seconds=900
-        ),
-    )
+    uow, bus = memory_unit_of_work(), fakes.RecordingBus()
+    features = fakes.features(uow, changes=bus, production=production)
     await fakes.seeded(features)
     return World(features, uow, bus)
 
@@ -108,10 +77,6 @@ def new(slug: str = "billing", **draft: Any) -> AppDraft:
         region=draft.pop("region", "eu"),
         **draft,
     )
-
-
-def violations(caught: pytest.ExceptionInfo[InvalidArgument]) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in caught.value.violations}
 
 
 STORAGE = StorageInput(
@@ -138,7 +103,7 @@ READS: dict[str, Callable[[Features, Principal], Awaitable[Any]]] = {
 
 @pytest.mark.parametrize("operation", WRITES)
 async def test_app_writes_need_app_write_refused_before_storage(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await WRITES[operation](untouchable, fakes.tenant_admin("acme", "app:read"))
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -147,7 +112,7 @@ async def test_app_writes_need_app_write_refused_before_storage(operation: str) 
 
 @pytest.mark.parametrize("operation", [*WRITES, *READS])
 async def test_another_tenants_apps_are_forbidden_before_storage(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     call = WRITES.get(operation) or READS[operation]
     with pytest.raises(PermissionDenied) as caught:
         await call(untouchable, fakes.tenant_admin("beta"))
@@ -156,7 +121,7 @@ async def test_another_tenants_apps_are_forbidden_before_storage(operation: str)
 
 @pytest.mark.parametrize("operation", READS)
 async def test_reading_apps_needs_app_read(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await READS[operation](untouchable, fakes.tenant_admin("acme", "app:write"))
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -291,7 +256,7 @@ async def test_a_region_must_be_chosen() -> None:
     w = await world()
     with pytest.raises(InvalidArgument) as caught:
         await w.app(region="")
-    assert violations(caught) == {("region", "REGION_REQUIRED")}
+    assert fakes.reason_set(caught.value) == {("region", "REGION_REQUIRED")}
 
 
 async def test_every_bad_field_of_a_new_app_is_reported_and_nothing_is_stored() -> None:
@@ -312,7 +277,7 @@ async def test_every_bad_field_of_a_new_app_is_reported_and_nothing_is_stored() 
     with pytest.raises(InvalidArgument) as caught:
         await w.features.apps.create(ADMIN, "acme", draft)
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("slug", "SLUG_INVALID"),
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("description", "DESCRIPTION_TOO_LONG"),
@@ -333,7 +298,7 @@ async def test_reserved_slugs_are_refused_on_the_api_path(slug: str) -> None:
     w = await world()
     with pytest.raises(InvalidArgument) as caught:
         await w.app(slug, display_name="Mine")
-    assert violations(caught) == {("slug", "SLUG_RESERVED")}
+    assert fakes.reason_set(caught.value) == {("slug", "SLUG_RESERVED")}
 
 
 @pytest.mark.parametrize("code", ["tessera", "control-plane", "core"])
@@ -341,7 +306,7 @@ async def test_an_app_may_not_consume_a_platform_catalog(code: str) -> None:
     w = await world()
     with pytest.raises(InvalidArgument) as caught:
         await w.app(service_codes=("billing", code))
-    assert violations(caught) == {("service_codes[1]", "SERVICE_RESERVED")}
+    assert fakes.reason_set(caught.value) == {("service_codes[1]", "SERVICE_RESERVED")}
 
 
 async def test_allowed_domains_are_stored_normalised_as_the_seed_shows() -> None:
@@ -407,7 +372,7 @@ async def test_a_tenant_admin_cannot_put_an_app_on_a_plan(plan: str) -> None:
 
 
 async def test_assigning_a_plan_is_refused_before_storage_is_touched() -> None:
-    f = fakes.features(fakes.UntouchableUnitOfWork())
+    f = fakes.untouchable()
     with pytest.raises(PermissionDenied) as created:
         await f.apps.create(ADMIN, "acme", new(plan="starter"))
     with pytest.raises(PermissionDenied) as updated:
@@ -465,7 +430,7 @@ async def test_production_refuses_plain_http_redirect_uris_except_for_loopback()
             redirect_uris=("http://app.example.com/cb", "http://localhost:3000/cb"),
             post_logout_redirect_uris=("http://127.0.0.1/bye", "http://app.example.com/bye"),
         )
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("redirect_uris[0]", "REDIRECT_URI_INSECURE"),
         ("post_logout_redirect_uris[1]", "REDIRECT_URI_INSECURE"),
     }
@@ -485,7 +450,7 @@ async def test_production_refuses_a_plain_http_redirect_uri_in_a_change() -> Non
         await w.features.apps.update(
             ADMIN, "acme", app.id, AppPatch(redirect_uris=("http://app.example.com/cb",)), 1
         )
-    assert violations(caught) == {("redirect_uris[0]", "REDIRECT_URI_INSECURE")}
+    assert fakes.reason_set(caught.value) == {("redirect_uris[0]", "REDIRECT_URI_INSECURE")}
     assert (await w.stored(app.id)).redirect_uris == ("https://app.example.com/cb",)
 
 
@@ -493,7 +458,7 @@ async def test_production_refuses_an_authorization_code_app_without_redirect_uri
     w = await world(production=True)
     with pytest.raises(InvalidArgument) as caught:
         await w.app(grant_types=("authorization_code", "refresh_token"))
-    assert violations(caught) == {("redirect_uris", "REDIRECT_URIS_REQUIRED")}
+    assert fakes.reason_set(caught.value) == {("redirect_uris", "REDIRECT_URIS_REQUIRED")}
     assert await w.slugs() == ["tessera"]
     development = await world(production=False)
     app, _ = await development.app(grant_types=("authorization_code",))
@@ -515,8 +480,8 @@ async def test_production_keeps_an_authorization_code_app_from_losing_its_redire
     with pytest.raises(InvalidArgument) as emptying:
         await w.features.apps.update(ADMIN, "acme", code_app.id, AppPatch(redirect_uris=()), 1)
     assert (
-        violations(switching)
-        == violations(emptying)
+        fakes.reason_set(switching.value)
+        == fakes.reason_set(emptying.value)
         == {("redirect_uris", "REDIRECT_URIS_REQUIRED")}
     )
     assert (await w.stored(app.id)).grant_types == ("client_credentials",)
@@ -591,7 +556,7 @@ async def test_every_bad_field_of_an_app_patch_is_reported_and_nothing_changes()
     )
     with pytest.raises(InvalidArgument) as caught:
         await w.features.apps.update(ADMIN, "acme", app.id, patch, 1)
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("description", "DESCRIPTION_TOO_LONG"),
         ("slug", "SLUG_IMMUTABLE"),

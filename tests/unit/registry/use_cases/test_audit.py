@@ -10,13 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.common.changes import InProcessChangeBus
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.hashing import PepperRing, SecretHasher
 from services.registry.apps.models import AppDraft, AppPatch
 from services.registry.clients.models import ClientDraft
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.escalation import EscalationDenied
 from services.registry.plans.models import PlanDraft
 from services.registry.stores import memory_unit_of_work
@@ -35,16 +32,7 @@ def ticking() -> Callable[[], datetime]:
 async def platform() -> tuple[fakes.Seeded, Any]:
     """Bootstrap, region ``eu``, tenant ``acme`` (with a ticking clock), and the unit of work."""
     uow = memory_unit_of_work()
-    features = build_features(
-        uow,
-        changes=InProcessChangeBus(),
-        now=ticking(),
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
-    return await fakes.seeded(features), uow
+    return await fakes.seeded(fakes.features(uow, now=ticking())), uow
 
 
 async def actions(f: Features, tenant: str = "acme", **filters: str) -> list[str]:
@@ -58,7 +46,7 @@ async def actions(f: Features, tenant: str = "acme", **filters: str) -> list[str
 
 
 async def test_reading_the_audit_log_needs_audit_read_refused_before_storage() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.audit.search(fakes.tenant_admin("acme", "app:read"), "acme", 0, 0, "", "")
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -66,7 +54,7 @@ async def test_reading_the_audit_log_needs_audit_read_refused_before_storage() -
 
 
 async def test_another_tenants_audit_log_is_forbidden_before_storage() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.audit.search(fakes.tenant_admin("beta"), "acme", 0, 0, "", "")
     assert caught.value.reason == "TENANT_FORBIDDEN"

@@ -7,15 +7,12 @@ notification a changing registration leaves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import pytest
 
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import TESSERA_PERMISSIONS
 from services.registry.catalog.models import (
     CatalogEntry,
@@ -24,11 +21,10 @@ from services.registry.catalog.models import (
     ReferencedEntry,
     Rename,
 )
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.models import AuditEvent
 from services.registry.resource_servers.models import ResourceServerDraft
 from services.registry.roles.models import PermissionRef, RoleDraft, RolePermission
-from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
 from tests.unit.registry import fakes
 
@@ -37,39 +33,16 @@ SERVICE = fakes.tenant_admin("acme", "permission:write", subject="tc_billing_ser
 NOW = fakes.NOW
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.changes.append(change)
-
-    async def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed
-        raise NotImplementedError
-        yield
-
-    async def close(self) -> None:
-        self.changes.clear()
-
-
 @dataclass
 class World:
     features: Features
-    bus: RecordingBus
+    bus: fakes.RecordingBus
 
 
 async def world() -> World:
     """Tenant ``acme`` with app ``billing`` (service code ``billing``), no catalog yet."""
-    bus = RecordingBus()
-    features = build_features(
-        memory_unit_of_work(),
-        changes=bus,
-        now=lambda: NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    bus = fakes.RecordingBus()
+    features = fakes.features(changes=bus)
     seeded = await fakes.seeded(features)
     await fakes.app(seeded, "billing")
     bus.changes.clear()

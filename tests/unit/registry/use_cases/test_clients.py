@@ -5,18 +5,16 @@ events and change notifications each write leaves behind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
-    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -30,11 +28,10 @@ from services.registry.apps.models import App
 from services.registry.catalog.models import PermissionDeclaration
 from services.registry.clients.models import ClientDraft, ClientPatch, ClientView, IssuedCredentials
 from services.registry.clients.use_cases import MAX_GRACE_SECONDS, ClientUseCases
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.escalation import EscalationDenied
 from services.registry.kernel.models import AuditEvent
 from services.registry.roles.models import PermissionRef, RoleDraft
-from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
 from tests.unit.registry import fakes
 
@@ -44,42 +41,11 @@ JUNIOR = fakes.tenant_admin("acme", "client:read", "client:write", subject="tc_j
 TOKEN = fakes.service("token")
 
 
-class RecordingBus:
-    """A ChangeBus that keeps what was published, in order."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-        self.on_publish: Callable[[Change], Awaitable[None]] | None = None
-
-    async def publish(self, change: Change) -> None:
-        self.changes.append(change)
-        if self.on_publish is not None:
-            await self.on_publish(change)
-
-    async def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed
-        raise NotImplementedError
-        yield
-
-    async def close(self) -> None:
-        self.changes.clear()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = fakes.NOW
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 @dataclass
 class World:
     features: Features
-    bus: RecordingBus
-    clock: Clock
+    bus: fakes.RecordingBus
+    clock: fakes.Clock
     hasher: SecretHasher
     billing: App
     shop: App
@@ -88,17 +54,9 @@ class World:
 async def world() -> World:
     """Tenant ``acme`` with apps ``billing`` and ``shop``, a recording bus and a clock that
     only moves when told to."""
-    bus, clock = RecordingBus(), Clock()
+    bus, clock = fakes.RecordingBus(), fakes.Clock()
     hasher = SecretHasher(PepperRing.parse(fakes.PEPPERS))
-    features = build_features(
-        memory_unit_of_work(),
-        changes=bus,
-        now=clock,
-        secret_hasher=hasher,
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    features = fakes.features(changes=bus, now=clock, secret_hasher=hasher)
     seeded = await fakes.seeded(features)
     billing, _ = await fakes.app(seeded, "billing")
     shop, _ = await fakes.app(seeded, "shop")
@@ -150,10 +108,6 @@ async def count_clients(w: World) -> int:
     return (await w.features.clients.search(ADMIN, "acme", 200, 0, "")).total
 
 
-def fields(error: DomainError) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in error.violations}
-
-
 # -- who may call ------------------------------------------------------------------------------
 
 Call = Callable[[ClientUseCases, Principal], Awaitable[object]]
@@ -174,21 +128,12 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 
 
-def untouchable() -> ClientUseCases:
-    return ClientUseCases(
-        fakes.UntouchableUnitOfWork(),  # type: ignore[arg-type]
-        RecordingBus(),
-        lambda: fakes.NOW,
-        SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-    )
-
-
 @pytest.mark.parametrize("operation", sorted(CALLS))
 async def test_a_caller_without_the_permission_is_refused_before_storage(operation: str) -> None:
     needed, call = CALLS[operation]
     others = [p for p in TESSERA_PERMISSIONS if p != needed]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("acme", *others))
+        await call(fakes.untouchable().clients, fakes.tenant_admin("acme", *others))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": needed},
@@ -199,7 +144,7 @@ async def test_a_caller_without_the_permission_is_refused_before_storage(operati
 async def test_another_tenants_admin_is_refused_before_storage(operation: str) -> None:
     _, call = CALLS[operation]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable().clients, fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 
@@ -269,7 +214,7 @@ async def test_a_public_client_may_only_use_grants_that_need_no_secret() -> None
             confidential=False,
             grant_types=("authorization_code", "client_credentials", "refresh_token", "password"),
         )
-    assert fields(caught.value) == {
+    assert fakes.reason_set(caught.value) == {
         ("grant_types[1]", "PUBLIC_CLIENT_GRANT"),
         ("grant_types[3]", "PUBLIC_CLIENT_GRANT"),
     }
@@ -291,7 +236,7 @@ async def test_every_bad_field_is_reported_with_its_path_and_nothing_is_stored()
             roles=("phantom",),
         )
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert fields(caught.value) == {
+    assert fakes.reason_set(caught.value) == {
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("description", "DESCRIPTION_TOO_LONG"),
         ("apps[1]", "APP_NOT_FOUND"),
@@ -307,7 +252,7 @@ async def test_a_client_must_serve_at_least_one_app() -> None:
     w = await world()
     with pytest.raises(InvalidArgument) as caught:
         await new_client(w)
-    assert fields(caught.value) == {("apps", "CLIENT_APPS_REQUIRED")}
+    assert fakes.reason_set(caught.value) == {("apps", "CLIENT_APPS_REQUIRED")}
 
 
 async def test_a_scope_bound_to_an_app_goes_only_to_a_client_serving_that_app() -> None:
@@ -316,7 +261,7 @@ async def test_a_scope_bound_to_an_app_goes_only_to_a_client_serving_that_app() 
     await w.features.scopes.create(ADMIN, "acme", "reports.read", "", "")
     with pytest.raises(InvalidArgument) as caught:
         await new_client(w, "billing", scopes=("reports.read", "invite:write"))
-    assert fields(caught.value) == {("scopes[1]", "SCOPE_OUTSIDE_APPS")}
+    assert fakes.reason_set(caught.value) == {("scopes[1]", "SCOPE_OUTSIDE_APPS")}
     view, _ = await new_client(w, "billing", "shop", scopes=("reports.read", "invite:write"))
     assert view.scopes == ("invite:write", "reports.read")
 
@@ -327,7 +272,7 @@ async def test_a_role_bound_to_an_app_goes_only_to_a_client_serving_that_app() -
     await w.features.roles.create(ADMIN, "acme", RoleDraft(code="viewer", name="V"))
     with pytest.raises(InvalidArgument) as caught:
         await new_client(w, "billing", roles=("shopper", "viewer"))
-    assert fields(caught.value) == {("roles[0]", "ROLE_OUTSIDE_APPS")}
+    assert fakes.reason_set(caught.value) == {("roles[0]", "ROLE_OUTSIDE_APPS")}
     view, _ = await new_client(w, "shop", roles=("shopper", "viewer"))
     assert view.roles == ("shopper", "viewer")
 
@@ -500,7 +445,7 @@ async def test_every_bad_field_of_an_update_is_reported_and_nothing_changes() ->
             ),
             1,
         )
-    assert fields(caught.value) == {
+    assert fakes.reason_set(caught.value) == {
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("apps[1]", "APP_NOT_FOUND"),
         ("grant_types[0]", "PUBLIC_CLIENT_GRANT"),
@@ -518,7 +463,7 @@ async def test_dropping_the_app_a_held_scope_is_bound_to_is_refused() -> None:
         await w.features.clients.update(
             ADMIN, "acme", view.client.client_id, ClientPatch(apps=("billing",)), 1
         )
-    assert fields(caught.value) == {("scopes[0]", "SCOPE_OUTSIDE_APPS")}
+    assert fakes.reason_set(caught.value) == {("scopes[0]", "SCOPE_OUTSIDE_APPS")}
 
 
 @pytest.mark.parametrize(

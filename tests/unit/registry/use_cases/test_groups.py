@@ -4,8 +4,7 @@ BoundTo", ARCHITECTURE §2 and §7)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,24 +12,18 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
-    DomainError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     StaleVersion,
 )
-from services.common.hashing import PepperRing, SecretHasher
 from services.registry.apps.models import App, AppDraft
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.groups.models import Group, GroupDraft, GroupPatch
 from services.registry.groups.use_cases import GroupUseCases
-from services.registry.kernel.memory import MemoryDatabase, MemoryTables
-from services.registry.kernel.models import AuditEvent, PageRequest
 from services.registry.roles.models import PermissionRef, Role, RoleDraft
-from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
 from services.registry.users.models import User, UserDraft
 from tests.unit.registry import fakes
@@ -41,90 +34,25 @@ ADMIN = fakes.tenant_admin(TENANT)
 # -- the world the tests run in ----------------------------------------------------------------
 
 
-class RecordingBus:
-    """A ChangeBus that keeps what was published."""
-
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.published.append(change)
-
-    def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed to here
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        self.published.clear()
-
-
 @dataclass
-class World:
-    features: Features
-    db: MemoryDatabase[MemoryTables]
-    bus: RecordingBus
-    seeded: fakes.Seeded
-
+class World(fakes.MemoryWorld):
     @property
     def groups(self) -> GroupUseCases:
         return self.features.groups
 
-    def state(self) -> dict[str, Any]:
-        """The committed tables (empty ones left out), to compare around a refused write."""
-        return {name: copy.deepcopy(rows) for name, rows in self.db.state.rows.items() if rows}
-
-    def state_but(self, event: AuditEvent) -> dict[str, Any]:
-        """The committed tables without ``event``: what a refusal must leave unchanged."""
-        state = self.state()
-        state["audit_events"] = {k: v for k, v in state["audit_events"].items() if k != event.id}
-        return state
-
-    async def events(self, action: str) -> list[AuditEvent]:
-        async with memory_unit_of_work(self.db).read() as tx:
-            return (await tx.audit.search(None, PageRequest(size=1000), action, "")).items
-
-
-def build(uow: Any, bus: RecordingBus) -> Features:
-    return build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
-
 
 @pytest.fixture
 async def w() -> World:
-    db: MemoryDatabase[MemoryTables] = MemoryDatabase(MemoryTables())
-    bus = RecordingBus()
-    features = build(memory_unit_of_work(db), bus)
-    seeded = await fakes.seeded(features, tenant=TENANT)
-    bus.published.clear()
-    return World(features, db, bus, seeded)
+    s = await fakes.memory_world(tenant=TENANT)
+    return World(s.features, s.db, s.bus, s.seeded)
 
 
 @pytest.fixture
 async def apps(w: World) -> tuple[App, App]:
     billing, _ = await fakes.app(w.seeded, "billing")
     shop, _ = await fakes.app(w.seeded, "shop")
-    w.bus.published.clear()
+    w.bus.changes.clear()
     return billing, shop
-
-
-def untouchable() -> Features:
-    return build(fakes.UntouchableUnitOfWork(), RecordingBus())
-
-
-def limited(*permissions: str) -> Principal:
-    """A caller managing users and roles but holding no other admin permission."""
-    held = permissions or ("user:read", "user:write", "role:read", "role:write")
-    return fakes.tenant_admin(TENANT, *held, subject="tc_limited")
-
-
-def reasons(error: DomainError) -> list[tuple[str, str]]:
-    return [(v.field, v.reason) for v in error.violations]
 
 
 async def new_group(w: World, code: str = "staff", *bound_to: str) -> Group:
@@ -146,7 +74,7 @@ async def new_user(w: World, email: str = "ann@example.com") -> User:
 
 
 async def privileged_group(w: World) -> Group:
-    """A group whose role carries tessera client:write, which ``limited()`` lacks."""
+    """A group whose role carries tessera client:write, which ``fakes.limited()`` lacks."""
     group = await new_group(w, "ops")
     await new_role(w, "client-manager", "client:write")
     return await w.groups.set_roles(ADMIN, TENANT, group.id, ["client-manager"], "")
@@ -169,7 +97,7 @@ async def test_group_writes_need_user_write_before_storage(
     name: str, call: Callable[[Features, Principal], Awaitable[Any]]
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin(TENANT, "user:read", "role:write"))
+        await call(fakes.untouchable(), fakes.tenant_admin(TENANT, "user:read", "role:write"))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": "user:write"},
@@ -181,13 +109,13 @@ async def test_group_writes_in_another_tenant_are_tenant_forbidden_before_storag
     name: str, call: Callable[[Features, Principal], Awaitable[Any]]
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable(), fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 
 async def test_set_roles_needs_role_write_as_well_before_storage() -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await untouchable().groups.set_roles(
+        await fakes.untouchable().groups.set_roles(
             fakes.tenant_admin(TENANT, "user:read", "user:write", "role:read"),
             TENANT,
             "staff",
@@ -201,7 +129,7 @@ async def test_set_roles_needs_role_write_as_well_before_storage() -> None:
 
 
 async def test_other_group_writes_do_without_role_write(w: World) -> None:
-    caller = limited("user:write")
+    caller = fakes.limited("user:write")
     user = await new_user(w)
     group = await w.groups.create(caller, TENANT, GroupDraft("staff", "Staff", ("*",)))
     group = await w.groups.update(caller, TENANT, group.id, GroupPatch(name="Team"), "")
@@ -223,7 +151,7 @@ async def test_group_reads_need_user_read_before_storage(
     call: Callable[[Features, Principal], Awaitable[Any]],
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin(TENANT, "user:write", "role:read"))
+        await call(fakes.untouchable(), fakes.tenant_admin(TENANT, "user:write", "role:read"))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": "user:read"},
@@ -245,7 +173,7 @@ async def test_a_group_bound_to_star_is_bound_to_every_app(w: World) -> None:
         TENANT,
     )
     assert event.details == {"code": "staff", "bound_to": ["*"]}
-    assert w.bus.published == [Change(TENANT, "group", group.id)]
+    assert w.bus.changes == [Change(TENANT, "group", group.id)]
 
 
 async def test_apps_are_named_by_id_or_slug_once_each_in_slug_order(
@@ -263,7 +191,7 @@ async def test_star_must_stand_alone(w: World, apps: tuple[App, App]) -> None:
     before = w.state()
     with pytest.raises(InvalidArgument) as caught:
         await new_group(w, "staff", "billing", "*")
-    assert reasons(caught.value) == [("bound_to[1]", "BOUND_TO_WILDCARD_NOT_ALONE")]
+    assert fakes.reasons(caught.value) == [("bound_to[1]", "BOUND_TO_WILDCARD_NOT_ALONE")]
     assert w.state() == before
 
 
@@ -278,14 +206,14 @@ async def test_create_reports_every_bad_field_and_each_unknown_app_and_stores_no
             GroupDraft(code="Staff!", name="", bound_to=("billing", "nope", "shop", "gone")),
         )
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("code", "GROUP_CODE_INVALID"),
         ("name", "DISPLAY_NAME_EMPTY"),
         ("bound_to[1]", "APP_NOT_FOUND"),
         ("bound_to[3]", "APP_NOT_FOUND"),
     ]
     assert w.state() == before
-    assert w.bus.published == []
+    assert w.bus.changes == []
 
 
 async def test_an_app_of_another_tenant_is_not_found(w: World) -> None:
@@ -297,7 +225,7 @@ async def test_an_app_of_another_tenant_is_not_found(w: World) -> None:
     )
     with pytest.raises(InvalidArgument) as caught:
         await new_group(w, "staff", other.id)
-    assert reasons(caught.value) == [("bound_to[0]", "APP_NOT_FOUND")]
+    assert fakes.reasons(caught.value) == [("bound_to[0]", "APP_NOT_FOUND")]
 
 
 async def test_create_refuses_a_taken_code(w: World) -> None:
@@ -333,7 +261,7 @@ async def test_update_renames_and_rebinds_audited_with_the_changed_fields(
         group.id,
         {"fields": ["name", "bound_to"], "bound_to": ["shop"]},
     )
-    assert w.bus.published[-1] == Change(TENANT, "group", group.id)
+    assert w.bus.changes[-1] == Change(TENANT, "group", group.id)
 
 
 async def test_an_update_that_changes_nothing_is_not_audited(
@@ -341,26 +269,26 @@ async def test_an_update_that_changes_nothing_is_not_audited(
 ) -> None:
     billing, _ = apps
     group = await new_group(w, "staff", "billing")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.groups.update(
         ADMIN, TENANT, group.id, GroupPatch(name=" Staff ", bound_to=(billing.id,)), group.etag
     )
     assert same == group
     assert await w.events("group.update") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_resending_the_same_apps_in_another_order_changes_nothing(
     w: World, apps: tuple[App, App]
 ) -> None:
     group = await new_group(w, "staff", "billing", "shop")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.groups.update(
         ADMIN, TENANT, group.id, GroupPatch(bound_to=("shop", "billing")), group.etag
     )
     assert (same.bound_to, same.etag) == (("billing", "shop"), group.etag)
     assert await w.events("group.update") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_update_reports_a_bad_name_and_each_unknown_app_and_stores_nothing(
@@ -372,13 +300,13 @@ async def test_update_reports_a_bad_name_and_each_unknown_app_and_stores_nothing
         await w.groups.update(
             ADMIN, TENANT, group.id, GroupPatch(name=" ", bound_to=("nope", "shop")), ""
         )
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("name", "DISPLAY_NAME_EMPTY"),
         ("bound_to[0]", "APP_NOT_FOUND"),
     ]
     with pytest.raises(InvalidArgument) as caught:
         await w.groups.update(ADMIN, TENANT, group.id, GroupPatch(bound_to=("*", "shop")), "")
-    assert reasons(caught.value) == [("bound_to[0]", "BOUND_TO_WILDCARD_NOT_ALONE")]
+    assert fakes.reasons(caught.value) == [("bound_to[0]", "BOUND_TO_WILDCARD_NOT_ALONE")]
     assert w.state() == before
 
 
@@ -399,13 +327,13 @@ async def test_a_stale_etag_is_version_mismatch_and_changes_nothing(
     group = await new_group(w)
     stale = group.etag
     current = await w.groups.update(ADMIN, TENANT, group.id, GroupPatch(name="Renamed"), stale)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(StaleVersion) as caught:
         await call(w.features, group.id, stale)
     assert caught.value.reason == "VERSION_MISMATCH"
     assert caught.value.metadata == {"current_etag": current.etag}
     assert w.state() == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize(("name", "call"), ETAGGED, ids=[n for n, _ in ETAGGED])
@@ -415,9 +343,9 @@ async def test_an_empty_etag_writes_unconditionally(
     await new_role(w, "viewer")
     group = await new_group(w)
     await w.groups.update(ADMIN, TENANT, group.id, GroupPatch(name="Renamed"), "")
-    w.bus.published.clear()
+    w.bus.changes.clear()
     await call(w.features, group.id, "")
-    assert w.bus.published == [Change(TENANT, "group", group.id)]
+    assert w.bus.changes == [Change(TENANT, "group", group.id)]
 
 
 @pytest.mark.parametrize(("name", "call"), ETAGGED, ids=[n for n, _ in ETAGGED])
@@ -446,18 +374,18 @@ async def test_set_roles_replaces_the_roles_audited_and_published(w: World) -> N
     events = await w.events("group.roles.set")
     assert sorted(tuple(e.details["roles"]) for e in events) == [("editor",), ("viewer",)]
     assert {(e.target_type, e.target_id) for e in events} == {("group", group.id)}
-    assert w.bus.published[-2:] == [Change(TENANT, "group", group.id)] * 2
+    assert w.bus.changes[-2:] == [Change(TENANT, "group", group.id)] * 2
 
 
 async def test_setting_the_roles_a_group_has_changes_nothing(w: World) -> None:
     viewer = await new_role(w, "viewer")
     group = await new_group(w)
     first = await w.groups.set_roles(ADMIN, TENANT, group.id, ["viewer"], "")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again = await w.groups.set_roles(ADMIN, TENANT, group.id, [viewer.id], first.etag)
     assert again == first
     assert len(await w.events("group.roles.set")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_set_roles_reports_each_unknown_role_and_stores_nothing(w: World) -> None:
@@ -466,7 +394,7 @@ async def test_set_roles_reports_each_unknown_role_and_stores_nothing(w: World) 
     before = w.state()
     with pytest.raises(InvalidArgument) as caught:
         await w.groups.set_roles(ADMIN, TENANT, group.id, ["nope", "viewer", "gone"], "")
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("roles[0]", "ROLE_NOT_FOUND"),
         ("roles[2]", "ROLE_NOT_FOUND"),
     ]
@@ -478,9 +406,9 @@ async def test_adding_a_role_with_admin_permissions_the_caller_lacks_is_escalati
 ) -> None:
     await new_role(w, "client-manager", "client:write", "user:read")
     group = await new_group(w)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
-        await w.groups.set_roles(limited(), TENANT, group.id, ["client-manager"], "")
+        await w.groups.set_roles(fakes.limited(), TENANT, group.id, ["client-manager"], "")
     assert caught.value.reason == "ESCALATION"
     assert caught.value.metadata == {"permissions": "client:write"}
     [denied] = await w.events("escalation.denied")
@@ -496,13 +424,13 @@ async def test_adding_a_role_with_admin_permissions_the_caller_lacks_is_escalati
         "missing": ["client:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_a_caller_gives_a_group_roles_with_what_it_holds(w: World) -> None:
     await new_role(w, "reader", "user:read")
     group = await new_group(w)
-    done = await w.groups.set_roles(limited(), TENANT, group.id, ["reader"], "")
+    done = await w.groups.set_roles(fakes.limited(), TENANT, group.id, ["reader"], "")
     assert [r.code for r in done.roles] == ["reader"]
 
 
@@ -525,7 +453,7 @@ async def test_delete_removes_the_group_with_its_members_audited_and_published(
         group.id,
         {"code": "staff"},
     )
-    assert w.bus.published[-1] == Change(TENANT, "group", group.id)
+    assert w.bus.changes[-1] == Change(TENANT, "group", group.id)
 
 
 # -- members --------------------------------------------------------------------------------------
@@ -536,8 +464,8 @@ async def test_add_member_is_audited_once_and_idempotent(w: World) -> None:
     group = await new_group(w)
     await w.groups.add_member(ADMIN, TENANT, group.code, user.email)
     assert (await w.features.users.get(ADMIN, TENANT, user.id)).groups == ("staff",)
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
-    published = list(w.bus.published)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
+    published = list(w.bus.changes)
     await w.groups.add_member(ADMIN, TENANT, group.id, user.id)
     [event] = await w.events("group.member.add")
     assert (event.target_type, event.target_id, event.details) == (
@@ -545,7 +473,7 @@ async def test_add_member_is_audited_once_and_idempotent(w: World) -> None:
         group.id,
         {"user_id": user.id, "email": "ann@example.com"},
     )
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_remove_member_is_audited_once_and_idempotent(w: World) -> None:
@@ -554,15 +482,15 @@ async def test_remove_member_is_audited_once_and_idempotent(w: World) -> None:
     await w.groups.add_member(ADMIN, TENANT, group.id, user.id)
     await w.groups.remove_member(ADMIN, TENANT, group.id, user.id)
     assert (await w.features.users.get(ADMIN, TENANT, user.id)).groups == ()
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
-    published = list(w.bus.published)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
+    published = list(w.bus.changes)
     await w.groups.remove_member(ADMIN, TENANT, group.id, user.id)
     [event] = await w.events("group.member.remove")
     assert (event.target_id, event.details) == (
         group.id,
         {"user_id": user.id, "email": "ann@example.com"},
     )
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize("add", [True, False], ids=["add", "remove"])
@@ -581,9 +509,9 @@ async def test_an_unknown_member_or_group_is_not_found(w: World, add: bool) -> N
 async def test_joining_a_group_whose_roles_the_caller_lacks_is_escalation(w: World) -> None:
     group = await privileged_group(w)
     user = await new_user(w)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
-        await w.groups.add_member(limited(), TENANT, group.id, user.id)
+        await w.groups.add_member(fakes.limited(), TENANT, group.id, user.id)
     assert caught.value.reason == "ESCALATION"
     [denied] = await w.events("escalation.denied")
     assert (denied.target_type, denied.target_id) == ("group", group.id)
@@ -593,7 +521,7 @@ async def test_joining_a_group_whose_roles_the_caller_lacks_is_escalation(w: Wor
         "missing": ["client:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize("add", [True, False], ids=["add", "remove"])
@@ -607,7 +535,7 @@ async def test_a_member_holding_more_than_the_caller_outranks_it(w: World, add: 
     before = w.state()
     call = w.groups.add_member if add else w.groups.remove_member
     with pytest.raises(PermissionDenied) as caught:
-        await call(limited(), TENANT, group.id, user.id)
+        await call(fakes.limited(), TENANT, group.id, user.id)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
     [denied] = await w.events("escalation.denied")
     assert (denied.target_type, denied.target_id) == ("user", user.id)
@@ -640,9 +568,9 @@ async def test_a_group_giving_more_than_the_caller_holds_outranks_it(
 ) -> None:
     group = await privileged_group(w)
     await new_user(w, "bob@example.com")  # holds nothing himself
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
-        await call(w.features, limited(), group.id)
+        await call(w.features, fakes.limited(), group.id)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
     assert caught.value.metadata == {"permissions": "client:write"}
     [denied] = await w.events("escalation.denied")
@@ -657,13 +585,13 @@ async def test_a_group_giving_more_than_the_caller_holds_outranks_it(
         "missing": ["client:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_a_caller_holding_what_the_group_gives_may_act_on_it(w: World) -> None:
     group = await privileged_group(w)
     user = await new_user(w)
-    caller = limited("user:write", "client:write")
+    caller = fakes.limited("user:write", "client:write")
     await w.groups.add_member(caller, TENANT, group.id, user.id)
     await w.groups.remove_member(caller, TENANT, group.id, user.id)
     await w.groups.delete(caller, TENANT, group.id, "")

@@ -4,7 +4,6 @@ login (Vendidit seed §1 and §6, ARCHITECTURE §2 and §7)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,15 +13,12 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import MembershipStatus, UserStatus
 from services.registry.apps.models import App, AppDraft, AppPatch
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.db_errors import unique_violation
 from services.registry.kernel.memory import MemoryDatabase, MemoryTables
-from services.registry.kernel.models import AuditEvent, PageRequest
 from services.registry.memberships.models import AUTO_GRANT_ACTOR, Membership
 from services.registry.memberships.use_cases import MembershipUseCases
 from services.registry.roles.models import PermissionRef, RoleDraft
@@ -38,28 +34,8 @@ TOKEN = fakes.service("token")
 # -- the world the tests run in ----------------------------------------------------------------
 
 
-class RecordingBus:
-    """A ChangeBus that keeps what was published."""
-
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.published.append(change)
-
-    def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed to here
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        self.published.clear()
-
-
 @dataclass
-class World:
-    features: Features
-    db: MemoryDatabase[MemoryTables]
-    bus: RecordingBus
-    seeded: fakes.Seeded
+class World(fakes.MemoryWorld):
     billing: App  # no auto-grant
     shop: App  # auto-grant on signup
     ann: User
@@ -68,45 +44,17 @@ class World:
     def memberships(self) -> MembershipUseCases:
         return self.features.memberships
 
-    def state(self) -> dict[str, Any]:
-        """The committed tables (empty ones left out), to compare around a refused write."""
-        return {name: copy.deepcopy(rows) for name, rows in self.db.state.rows.items() if rows}
-
-    def state_but(self, event: AuditEvent) -> dict[str, Any]:
-        state = self.state()
-        state["audit_events"] = {k: v for k, v in state["audit_events"].items() if k != event.id}
-        return state
-
-    async def events(self, action: str) -> list[AuditEvent]:
-        async with memory_unit_of_work(self.db).read() as tx:
-            return (await tx.audit.search(None, PageRequest(size=1000), action, "")).items
-
     async def user(self, user_id: str) -> User:
         return await self.features.users.get(ADMIN, TENANT, user_id)
 
 
-def build(uow: Any, bus: RecordingBus) -> Features:
-    return build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
-
-
 async def world(uow: Callable[[MemoryDatabase[MemoryTables]], Any] = memory_unit_of_work) -> World:
-    db: MemoryDatabase[MemoryTables] = MemoryDatabase(MemoryTables())
-    bus = RecordingBus()
-    features = build(uow(db), bus)
-    seeded = await fakes.seeded(features, tenant=TENANT)
-    billing, _ = await fakes.app(seeded, "billing")
-    shop, _ = await fakes.app(seeded, "shop", auto_grant_on_signup=True)
-    ann = await features.users.create(ADMIN, TENANT, UserDraft("ann@example.com"))
-    bus.published.clear()
-    return World(features, db, bus, seeded, billing, shop, ann)
+    s = await fakes.memory_world(tenant=TENANT, uow=uow)
+    billing, _ = await fakes.app(s.seeded, "billing")
+    shop, _ = await fakes.app(s.seeded, "shop", auto_grant_on_signup=True)
+    ann = await s.features.users.create(ADMIN, TENANT, UserDraft("ann@example.com"))
+    s.bus.changes.clear()
+    return World(s.features, s.db, s.bus, s.seeded, billing, shop, ann)
 
 
 @pytest.fixture
@@ -114,13 +62,9 @@ async def w() -> World:
     return await world()
 
 
-def untouchable() -> Features:
-    return build(fakes.UntouchableUnitOfWork(), RecordingBus())
-
-
 def limited(*permissions: str) -> Principal:
-    held = permissions or ("user:read", "user:write")
-    return fakes.tenant_admin(TENANT, *held, subject="tc_limited")
+    """A caller of the tenant managing users but holding no other admin permission."""
+    return fakes.limited(*(permissions or ("user:read", "user:write")))
 
 
 async def privileged(w: World) -> User:
@@ -149,7 +93,7 @@ async def test_membership_calls_need_their_permission_before_storage(
 ) -> None:
     other = "user:read" if permission == "user:write" else "user:write"
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin(TENANT, other, "role:write", "app:read"))
+        await call(fakes.untouchable(), fakes.tenant_admin(TENANT, other, "role:write", "app:read"))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": permission},
@@ -161,7 +105,7 @@ async def test_membership_calls_on_another_tenant_are_tenant_forbidden_before_st
     name: str, permission: str, call: Callable[[Features, Principal], Awaitable[Any]]
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable(), fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 
@@ -172,7 +116,7 @@ async def test_membership_calls_on_another_tenant_are_tenant_forbidden_before_st
 )
 async def test_admit_is_for_the_token_service_only_before_storage(caller: Principal) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await untouchable().memberships.admit(caller, TENANT, "u", "billing")
+        await fakes.untouchable().memberships.admit(caller, TENANT, "u", "billing")
     assert caught.value.reason == "SERVICE_ONLY"
 
 
@@ -202,19 +146,19 @@ async def test_grant_creates_an_active_membership_audited_and_published(w: World
         TENANT,
     )
     assert event.details == {"app": "billing", "reactivated": False}
-    assert w.bus.published == [Change(TENANT, "user", w.ann.id)]
+    assert w.bus.changes == [Change(TENANT, "user", w.ann.id)]
     assert (await w.user(w.ann.id)).token_version == 1
 
 
 async def test_granting_an_active_membership_again_changes_nothing(w: World) -> None:
     first, _ = await w.memberships.grant(ADMIN, TENANT, w.ann.id, w.billing.id)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again, created = await w.memberships.grant(
         fakes.tenant_admin(TENANT, subject="tc_other"), TENANT, w.ann.id, "billing"
     )
     assert (again, created) == (first, False)
     assert len(await w.events("membership.grant")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_granting_a_revoked_membership_reactivates_it_by_this_caller(w: World) -> None:
@@ -269,18 +213,18 @@ async def test_revoke_keeps_the_row_revoked_and_bumps_the_token_version_once(w: 
         w.ann.id,
         {"app": "billing", "token_version": 2},
     )
-    assert w.bus.published[-1] == Change(TENANT, "user", w.ann.id)
+    assert w.bus.changes[-1] == Change(TENANT, "user", w.ann.id)
 
 
 async def test_revoking_a_revoked_membership_bumps_and_audits_nothing(w: World) -> None:
     await w.memberships.grant(ADMIN, TENANT, w.ann.id, "billing")
     first = await w.memberships.revoke(ADMIN, TENANT, w.ann.id, "billing")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again = await w.memberships.revoke(ADMIN, TENANT, w.ann.id, "billing")
     assert again == first
     assert (await w.user(w.ann.id)).token_version == 2
     assert len(await w.events("membership.revoke")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_revoke_without_a_membership_is_membership_not_found(w: World) -> None:
@@ -310,7 +254,7 @@ async def test_a_user_holding_more_than_the_caller_outranks_it(w: World, revoke:
     bob = await privileged(w)
     if revoke:
         await w.memberships.grant(ADMIN, TENANT, bob.id, "billing")
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     call = w.memberships.revoke if revoke else w.memberships.grant
     with pytest.raises(PermissionDenied) as caught:
         await call(limited(), TENANT, bob.id, "billing")
@@ -328,7 +272,7 @@ async def test_a_user_holding_more_than_the_caller_outranks_it(w: World, revoke:
         "missing": ["client:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_a_caller_manages_memberships_of_users_holding_no_more_than_it(w: World) -> None:
@@ -402,7 +346,7 @@ async def test_an_active_member_is_admitted_at_their_token_version(w: World, by:
     tenant, billing, _ = refs(w, by)
     granted, _ = await w.memberships.grant(ADMIN, TENANT, w.ann.id, "billing")
     await w.features.users.logout_everywhere(ADMIN, TENANT, w.ann.id, 0)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     admission = await w.memberships.admit(TOKEN, tenant, w.ann.id, billing)
     assert (admission.membership, admission.token_version, admission.created) == (
         granted,
@@ -410,7 +354,7 @@ async def test_an_active_member_is_admitted_at_their_token_version(w: World, by:
         False,
     )
     assert w.state() == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize("by", ["slug", "id"])
@@ -442,16 +386,16 @@ async def test_first_login_to_an_auto_grant_app_creates_the_membership(w: World,
         w.ann.id,
         {"app": "shop"},
     )
-    assert w.bus.published == [Change(TENANT, "user", w.ann.id)]
+    assert w.bus.changes == [Change(TENANT, "user", w.ann.id)]
 
 
 async def test_the_next_login_finds_the_auto_granted_membership(w: World) -> None:
     first = await w.memberships.admit(TOKEN, TENANT, w.ann.id, "shop")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     second = await w.memberships.admit(TOKEN, TENANT, w.ann.id, "shop")
     assert (second.created, second.membership) == (False, first.membership)
     assert len(await w.events("membership.auto_grant")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_no_membership_without_auto_grant_is_not_a_member(w: World) -> None:
@@ -460,20 +404,20 @@ async def test_no_membership_without_auto_grant_is_not_a_member(w: World) -> Non
         await w.memberships.admit(TOKEN, TENANT, w.ann.id, "billing")
     assert caught.value.reason == "NOT_A_MEMBER"
     assert w.state() == before
-    assert w.bus.published == []
+    assert w.bus.changes == []
 
 
 @pytest.mark.parametrize("app", ["billing", "shop"], ids=["manual", "auto-grant"])
 async def test_a_revoked_membership_is_never_re_granted_automatically(w: World, app: str) -> None:
     await w.memberships.grant(ADMIN, TENANT, w.ann.id, app)
     revoked = await w.memberships.revoke(ADMIN, TENANT, w.ann.id, app)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
         await w.memberships.admit(TOKEN, TENANT, w.ann.id, app)
     assert caught.value.reason == "NOT_A_MEMBER"
     assert "revoked" in caught.value.message
     assert w.state() == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
     assert await w.events("membership.auto_grant") == []
     [stored] = (await w.memberships.of_user(ADMIN, TENANT, w.ann.id, 10, 0, "")).items
     assert stored == revoked

@@ -12,7 +12,6 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -21,11 +20,9 @@ from services.common.errors import (
     PermissionDenied,
     StaleVersion,
 )
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import PlanStatus
 from services.registry.apps.models import AppPatch
-from services.registry.features import Features, RegistryConfig, build_features
-from services.registry.kernel.models import AuditEvent, PageRequest
+from services.registry.features import Features
 from services.registry.plans.models import PlanDraft, PlanPatch
 from services.registry.stores import memory_unit_of_work
 from tests.unit.registry import fakes
@@ -36,57 +33,19 @@ STARTER = PlanDraft(
 )
 
 
-class RecordingBus:
-    """A ChangeBus keeping what was published; ``on_publish`` looks at the store meanwhile."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-        self.on_publish: Callable[[Change], Awaitable[None]] | None = None
-
-    async def publish(self, change: Change) -> None:
-        if self.on_publish is not None:
-            await self.on_publish(change)
-        self.changes.append(change)
-
-    def subscribe(self) -> Any:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass
 class World:
     features: Features
     uow: Any
-    bus: RecordingBus
+    bus: fakes.RecordingBus
     seeded: fakes.Seeded
 
 
 async def world() -> World:
     """A bootstrapped platform with region ``eu`` and tenant ``acme``, no plan yet."""
-    uow = memory_unit_of_work()
-    bus = RecordingBus()
-    features = build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    uow, bus = memory_unit_of_work(), fakes.RecordingBus()
+    features = fakes.features(uow, changes=bus)
     return World(features, uow, bus, await fakes.seeded(features))
-
-
-async def events(uow: Any, action: str = "") -> list[AuditEvent]:
-    """Every audit event, platform-wide ones included, newest first."""
-    async with uow.read() as tx:
-        return (await tx.audit.search(None, PageRequest(200, 0), action, "")).items
-
-
-def violations(caught: pytest.ExceptionInfo[InvalidArgument]) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in caught.value.violations}
 
 
 # -- who may call -------------------------------------------------------------------------------
@@ -100,7 +59,7 @@ WRITES: dict[str, Callable[[Features, Principal], Awaitable[Any]]] = {
 
 @pytest.mark.parametrize("operation", WRITES)
 async def test_plan_writes_are_for_operators_only_refused_before_storage(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await WRITES[operation](untouchable, fakes.tenant_admin("acme"))
     assert caught.value.reason == "OPERATOR_ONLY"
@@ -108,7 +67,7 @@ async def test_plan_writes_are_for_operators_only_refused_before_storage(operati
 
 @pytest.mark.parametrize("operation", WRITES)
 async def test_plan_writes_need_plan_write(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await WRITES[operation](untouchable, fakes.operator("plan:read"))
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -124,7 +83,7 @@ async def test_a_tenant_admin_with_app_read_may_read_plans() -> None:
 
 
 async def test_reading_plans_otherwise_needs_an_operator_with_plan_read() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.plans.get(fakes.tenant_admin("acme", "audit:read"), "starter")
     assert caught.value.reason == "OPERATOR_ONLY"
@@ -178,7 +137,7 @@ async def test_every_bad_field_of_a_new_plan_is_reported_and_nothing_is_stored()
     with pytest.raises(InvalidArgument) as caught:
         await w.features.plans.create(fakes.operator(), draft)
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("code", "PLAN_CODE_INVALID"),
         ("name", "DISPLAY_NAME_EMPTY"),
         ("limits.Monthly Units", "LIMIT_NAME_INVALID"),
@@ -187,7 +146,7 @@ async def test_every_bad_field_of_a_new_plan_is_reported_and_nothing_is_stored()
         ("limits.api", "LIMIT_VALUE_INVALID"),
     }
     assert (await w.features.plans.search(fakes.operator(), 0, 0, "")).items == []
-    assert await events(w.uow, "plan.create") == []
+    assert await fakes.audit_events(w.uow, "plan.create") == []
 
 
 async def test_a_taken_plan_code_is_refused() -> None:
@@ -197,13 +156,13 @@ async def test_a_taken_plan_code_is_refused() -> None:
         await w.features.plans.create(fakes.operator(), PlanDraft("starter", "Other"))
     assert caught.value.reason == "PLAN_CODE_TAKEN"
     assert (await w.features.plans.get(fakes.operator(), "starter")).name == "Starter"
-    assert len(await events(w.uow, "plan.create")) == 1
+    assert len(await fakes.audit_events(w.uow, "plan.create")) == 1
 
 
 async def test_creating_a_plan_is_audited_as_a_platform_write_with_its_limits() -> None:
     w = await world()
     await w.features.plans.create(fakes.operator(), STARTER)
-    (event,) = await events(w.uow, "plan.create")
+    (event,) = await fakes.audit_events(w.uow, "plan.create")
     assert (event.target_type, event.target_id, event.tenant_slug) == (
         "plan",
         "starter",
@@ -234,7 +193,7 @@ async def test_retiring_a_plan_is_audited_and_published_to_every_tenant_after_co
     assert (retired.status, retired.version) == (PlanStatus.RETIRED, 2)
     assert w.bus.changes == [Change("*", "plan", plan.id)]
     assert seen == [PlanStatus.RETIRED]
-    (event,) = await events(w.uow, "plan.update")
+    (event,) = await fakes.audit_events(w.uow, "plan.update")
     assert (event.target_id, event.details) == ("starter", {"status": "retired"})
 
 
@@ -274,13 +233,13 @@ async def test_every_bad_field_of_a_plan_patch_is_reported_and_nothing_changes()
             PlanPatch(name=" ", status="archived", limits={"max-pages": -5}),
             1,
         )
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("name", "DISPLAY_NAME_EMPTY"),
         ("status", "PLAN_STATUS_INVALID"),
         ("limits.max-pages", "LIMIT_VALUE_INVALID"),
     }
     assert (await w.features.plans.get(fakes.operator(), "starter")).version == 1
-    assert await events(w.uow, "plan.update") == []
+    assert await fakes.audit_events(w.uow, "plan.update") == []
     assert w.bus.changes == []
 
 
@@ -317,7 +276,7 @@ async def test_a_plan_an_app_is_on_cannot_be_deleted_and_names_the_app() -> None
     assert caught.value.reason == "PLAN_IN_USE"
     assert caught.value.blockers == ["app:acme/billing"]
     assert (await w.features.plans.get(fakes.operator(), "starter")).id == plan.id
-    assert await events(w.uow, "plan.delete") == []
+    assert await fakes.audit_events(w.uow, "plan.delete") == []
 
 
 async def test_a_plan_no_app_is_on_is_deleted_and_audited() -> None:
@@ -326,7 +285,7 @@ async def test_a_plan_no_app_is_on_is_deleted_and_audited() -> None:
     await w.features.plans.delete(fakes.operator(), "starter", 1)
     with pytest.raises(NotFound):
         await w.features.plans.get(fakes.operator(), "starter")
-    (event,) = await events(w.uow, "plan.delete")
+    (event,) = await fakes.audit_events(w.uow, "plan.delete")
     assert (event.target_type, event.target_id, event.tenant_slug) == (
         "plan",
         "starter",

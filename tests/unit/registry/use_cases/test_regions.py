@@ -19,7 +19,6 @@ from services.common.errors import (
     StaleVersion,
 )
 from services.registry.features import Features
-from services.registry.kernel.models import AuditEvent, PageRequest
 from services.registry.regions.models import RegionDraft, RegionPatch
 from services.registry.stores import memory_unit_of_work
 from tests.unit.registry import fakes
@@ -35,16 +34,6 @@ async def platform() -> tuple[Features, Any]:
     return features, uow
 
 
-async def events(uow: Any, action: str = "") -> list[AuditEvent]:
-    """Every audit event, platform-wide ones included, newest first."""
-    async with uow.read() as tx:
-        return (await tx.audit.search(None, PageRequest(200, 0), action, "")).items
-
-
-def violations(caught: pytest.ExceptionInfo[InvalidArgument]) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in caught.value.violations}
-
-
 # -- who may call -------------------------------------------------------------------------------
 
 WRITES: dict[str, Callable[[Features, Principal], Awaitable[Any]]] = {
@@ -58,7 +47,7 @@ WRITES: dict[str, Callable[[Features, Principal], Awaitable[Any]]] = {
 
 @pytest.mark.parametrize("operation", WRITES)
 async def test_region_writes_are_for_operators_only_refused_before_storage(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await WRITES[operation](untouchable, fakes.tenant_admin("acme"))
     assert caught.value.reason == "OPERATOR_ONLY"
@@ -66,7 +55,7 @@ async def test_region_writes_are_for_operators_only_refused_before_storage(opera
 
 @pytest.mark.parametrize("operation", WRITES)
 async def test_region_writes_need_region_write(operation: str) -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await WRITES[operation](untouchable, fakes.operator("region:read"))
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -83,7 +72,7 @@ async def test_tenant_admins_who_manage_apps_may_read_regions(permission: str) -
 
 
 async def test_other_tenant_callers_may_not_read_regions() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     reader = fakes.tenant_admin("acme", "audit:read")
     with pytest.raises(PermissionDenied) as by_get:
         await untouchable.regions.get(reader, "eu")
@@ -133,14 +122,14 @@ async def test_every_bad_field_of_a_new_region_is_reported_and_nothing_is_stored
     with pytest.raises(InvalidArgument) as caught:
         await features.regions.create(fakes.operator(), draft)
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("code", "REGION_CODE_INVALID"),
         ("name", "DISPLAY_NAME_EMPTY"),
         ("databases[1].db_code", "DB_CODE_INVALID"),
         ("databases[2].db_code", "DB_CODE_DUPLICATE"),
     }
     assert (await features.regions.search(fakes.operator(), 0, 0, None)).items == []
-    assert await events(uow) == []
+    assert await fakes.audit_events(uow) == []
 
 
 async def test_a_taken_region_code_is_refused() -> None:
@@ -150,13 +139,13 @@ async def test_a_taken_region_code_is_refused() -> None:
         await features.regions.create(fakes.operator(), RegionDraft(code="eu", name="Again"))
     assert caught.value.reason == "REGION_CODE_TAKEN"
     assert (await features.regions.get(fakes.operator(), "eu")).name == "Europe"
-    assert len(await events(uow, "region.create")) == 1
+    assert len(await fakes.audit_events(uow, "region.create")) == 1
 
 
 async def test_creating_a_region_is_audited_as_a_platform_write_by_the_operator() -> None:
     features, uow = await platform()
     await features.regions.create(fakes.operator(), EU)
-    (event,) = await events(uow)
+    (event,) = await fakes.audit_events(uow)
     assert (event.action, event.target_type, event.target_id) == ("region.create", "region", "eu")
     assert (event.actor_type, event.actor_id, event.actor_tenant) == (
         "client",
@@ -176,7 +165,7 @@ async def test_a_region_can_be_renamed_and_deactivated() -> None:
         fakes.operator(), "eu", RegionPatch(name="Europe (old)", active=False), 1
     )
     assert (updated.name, updated.active, updated.version) == ("Europe (old)", False, 2)
-    (event,) = await events(uow, "region.update")
+    (event,) = await fakes.audit_events(uow, "region.update")
     assert (event.target_id, event.details) == ("eu", {"active": False})
 
 
@@ -193,9 +182,9 @@ async def test_a_bad_region_name_is_refused_and_nothing_changes() -> None:
     await features.regions.create(fakes.operator(), EU)
     with pytest.raises(InvalidArgument) as caught:
         await features.regions.update(fakes.operator(), "eu", RegionPatch(name="x" * 101), 1)
-    assert violations(caught) == {("name", "DISPLAY_NAME_TOO_LONG")}
+    assert fakes.reason_set(caught.value) == {("name", "DISPLAY_NAME_TOO_LONG")}
     assert (await features.regions.get(fakes.operator(), "eu")).version == 1
-    assert await events(uow, "region.update") == []
+    assert await fakes.audit_events(uow, "region.update") == []
 
 
 async def test_a_stale_region_version_is_refused() -> None:
@@ -207,7 +196,7 @@ async def test_a_stale_region_version_is_refused() -> None:
     assert caught.value.reason == "VERSION_MISMATCH"
     assert caught.value.metadata == {"current_version": "2"}
     assert (await features.regions.get(fakes.operator(), "eu")).active is True
-    assert len(await events(uow, "region.update")) == 1
+    assert len(await fakes.audit_events(uow, "region.update")) == 1
 
 
 async def test_changing_an_unknown_region_is_not_found() -> None:
@@ -229,7 +218,7 @@ async def test_an_added_database_goes_last_and_is_audited() -> None:
         ("db-2", True),
         ("db-0", False),
     ]
-    (event,) = await events(uow, "region.database.add")
+    (event,) = await fakes.audit_events(uow, "region.database.add")
     assert (event.target_type, event.target_id) == ("region", "eu")
     assert event.details == {"db_code": "db-0", "active": False}
 
@@ -241,7 +230,7 @@ async def test_a_database_code_is_unique_within_its_region() -> None:
         await features.regions.add_database(fakes.operator(), "eu", "db-2", True)
     assert caught.value.reason == "DB_CODE_TAKEN"
     assert len((await features.regions.get(fakes.operator(), "eu")).databases) == 2
-    assert await events(uow, "region.database.add") == []
+    assert await fakes.audit_events(uow, "region.database.add") == []
 
 
 async def test_a_bad_database_code_is_refused_with_its_field() -> None:
@@ -249,7 +238,7 @@ async def test_a_bad_database_code_is_refused_with_its_field() -> None:
     await features.regions.create(fakes.operator(), EU)
     with pytest.raises(InvalidArgument) as caught:
         await features.regions.add_database(fakes.operator(), "eu", "DB_3", True)
-    assert violations(caught) == {("db_code", "DB_CODE_INVALID")}
+    assert fakes.reason_set(caught.value) == {("db_code", "DB_CODE_INVALID")}
 
 
 async def test_adding_a_database_to_an_unknown_region_is_not_found() -> None:
@@ -264,7 +253,7 @@ async def test_a_database_can_be_deactivated_and_it_is_audited() -> None:
     await features.regions.create(fakes.operator(), EU)
     region = await features.regions.set_database_active(fakes.operator(), "eu", "db-1", False)
     assert [(d.db_code, d.active) for d in region.databases] == [("db-1", False), ("db-2", True)]
-    (event,) = await events(uow, "region.database.update")
+    (event,) = await fakes.audit_events(uow, "region.database.update")
     assert event.details == {"db_code": "db-1", "active": False}
 
 
@@ -274,7 +263,7 @@ async def test_switching_an_unknown_database_is_not_found_and_not_audited() -> N
     with pytest.raises(NotFound) as caught:
         await features.regions.set_database_active(fakes.operator(), "eu", "db-9", False)
     assert caught.value.reason == "DB_CODE_NOT_FOUND"
-    assert await events(uow, "region.database.update") == []
+    assert await fakes.audit_events(uow, "region.database.update") == []
 
 
 async def test_apps_keep_the_db_code_they_were_created_with_when_it_is_deactivated() -> None:
@@ -307,7 +296,7 @@ async def test_an_unused_region_is_deleted_with_its_databases_and_audited() -> N
     await features.regions.delete(fakes.operator(), "eu", 1)
     with pytest.raises(NotFound):
         await features.regions.get(fakes.operator(), "eu")
-    (event,) = await events(uow, "region.delete")
+    (event,) = await fakes.audit_events(uow, "region.delete")
     assert (event.target_type, event.target_id, event.actor_id) == ("region", "eu", "tc_operator")
     recreated = await features.regions.create(fakes.operator(), RegionDraft(code="eu", name="EU"))
     assert recreated.databases == ()
@@ -321,7 +310,7 @@ async def test_deleting_a_region_checks_its_version() -> None:
         await features.regions.delete(fakes.operator(), "eu", 1)
     assert caught.value.reason == "VERSION_MISMATCH"
     assert (await features.regions.get(fakes.operator(), "eu")).name == "EU"
-    assert await events(uow, "region.delete") == []
+    assert await fakes.audit_events(uow, "region.delete") == []
 
 
 async def test_deleting_an_unknown_region_is_not_found() -> None:

@@ -5,15 +5,12 @@ the CORS origin check, and secret hashes moving to a new pepper on their next us
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     DomainError,
     InvalidArgument,
@@ -25,7 +22,7 @@ from services.common.hashing import PepperRing, SecretHasher
 from services.registry.apps.models import App, AppDraft, AppPatch
 from services.registry.catalog.models import PermissionDeclaration
 from services.registry.clients.models import ClientDraft, ClientPatch
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.groups.models import GroupDraft
 from services.registry.kernel.models import PageRequest
 from services.registry.plans.models import PlanDraft, PlanPatch
@@ -44,32 +41,6 @@ PEPPER_1 = "1:" + "p" * 43
 PEPPER_2 = "2:" + "q" * 43
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.changes.append(change)
-
-    async def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed
-        raise NotImplementedError
-        yield
-
-    async def close(self) -> None:
-        self.changes.clear()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = fakes.NOW
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
 class CountingHasher(SecretHasher):
     """Counts keyed-hash checks: the work an authentication does."""
 
@@ -86,8 +57,8 @@ class CountingHasher(SecretHasher):
 class World:
     features: Features
     uow: Any
-    bus: RecordingBus
-    clock: Clock
+    bus: fakes.RecordingBus
+    clock: fakes.Clock
     hasher: CountingHasher
     billing: App
     shop: App
@@ -96,17 +67,9 @@ class World:
 async def world() -> World:
     """Tenant ``acme`` with apps ``billing`` and ``shop`` (catalogs ``invoice:*`` and
     ``order:read``), a recording bus, a counting hasher and a clock moved by hand."""
-    uow, bus, clock = memory_unit_of_work(), RecordingBus(), Clock()
+    uow, bus, clock = memory_unit_of_work(), fakes.RecordingBus(), fakes.Clock()
     hasher = CountingHasher(PepperRing.parse(fakes.PEPPERS))
-    features = build_features(
-        uow,
-        changes=bus,
-        now=clock,
-        secret_hasher=hasher,
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    features = fakes.features(uow, changes=bus, now=clock, secret_hasher=hasher)
     seeded = await fakes.seeded(features)
     billing, _ = await fakes.app(seeded, "billing", allowed_domains=("app.example.com",))
     shop, _ = await fakes.app(seeded, "shop", allowed_domains=("localhost:3000",))
@@ -194,15 +157,8 @@ CALLS: dict[str, Call] = {
 async def test_only_the_token_service_may_resolve_and_others_are_refused_before_storage(
     operation: str, caller: Any
 ) -> None:
-    use_cases = ResolutionUseCases(
-        fakes.UntouchableUnitOfWork(),  # type: ignore[arg-type]
-        RecordingBus(),
-        lambda: fakes.NOW,
-        SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        900,
-    )
     with pytest.raises(PermissionDenied) as caught:
-        await CALLS[operation](use_cases, caller)
+        await CALLS[operation](fakes.untouchable().resolution, caller)
     assert caught.value.reason == "SERVICE_ONLY"
 
 

@@ -5,7 +5,7 @@ validation, and the audit events and change notifications they leave."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,13 +13,11 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import TESSERA_PERMISSIONS
 from services.registry.apps.models import App, AppDraft
 from services.registry.catalog.models import PermissionDeclaration
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.models import AuditEvent
 from services.registry.resource_servers.models import (
     ResourceServer,
@@ -27,32 +25,16 @@ from services.registry.resource_servers.models import (
     ResourceServerPatch,
 )
 from services.registry.resource_servers.use_cases import ResourceServerUseCases
-from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
 from tests.unit.registry import fakes
 
 ADMIN = fakes.tenant_admin("acme")
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.changes.append(change)
-
-    async def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed
-        raise NotImplementedError
-        yield
-
-    async def close(self) -> None:
-        self.changes.clear()
-
-
 @dataclass
 class World:
     features: Features
-    bus: RecordingBus
+    bus: fakes.RecordingBus
     billing: App
     shop: App
 
@@ -61,16 +43,8 @@ async def world() -> World:
     """Tenant ``acme``: app ``billing`` consuming services ``billing`` (``invoice:read``,
     ``invoice:write``) and ``payments`` (``invoice:read``, ``refund:issue``); app ``shop``
     (``order:read``)."""
-    bus = RecordingBus()
-    features = build_features(
-        memory_unit_of_work(),
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    bus = fakes.RecordingBus()
+    features = fakes.features(changes=bus)
     seeded = await fakes.seeded(features)
     billing, _ = await fakes.app(seeded, "billing", service_codes=("billing", "payments"))
     shop, _ = await fakes.app(seeded, "shop")
@@ -108,10 +82,6 @@ async def events(w: World, action: str) -> list[AuditEvent]:
     return (await w.features.audit.search(ADMIN, "acme", 200, 0, action, "")).items
 
 
-def fields(error: InvalidArgument) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in error.violations}
-
-
 # -- who may call ------------------------------------------------------------------------------
 
 Call = Callable[[ResourceServerUseCases, Principal], Awaitable[object]]
@@ -125,20 +95,12 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 
 
-def untouchable() -> ResourceServerUseCases:
-    return ResourceServerUseCases(
-        fakes.UntouchableUnitOfWork(),  # type: ignore[arg-type]
-        RecordingBus(),
-        lambda: fakes.NOW,
-    )
-
-
 @pytest.mark.parametrize("operation", sorted(CALLS))
 async def test_a_caller_without_the_permission_is_refused_before_storage(operation: str) -> None:
     needed, call = CALLS[operation]
     others = [p for p in TESSERA_PERMISSIONS if p != needed]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("acme", *others))
+        await call(fakes.untouchable().resource_servers, fakes.tenant_admin("acme", *others))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": needed},
@@ -149,7 +111,7 @@ async def test_a_caller_without_the_permission_is_refused_before_storage(operati
 async def test_another_tenants_admin_is_refused_before_storage(operation: str) -> None:
     _, call = CALLS[operation]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable().resource_servers, fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 
@@ -195,7 +157,7 @@ async def test_every_bad_field_is_reported_with_its_path_and_nothing_is_stored()
             name=" ",
             permissions=("invoice:read", "order:read", "Invoice:Read"),
         )
-    assert fields(caught.value) == {
+    assert fakes.reason_set(caught.value) == {
         ("audience", "AUDIENCE_INVALID"),
         ("name", "DISPLAY_NAME_EMPTY"),
         ("permissions[1]", "PERMISSION_NOT_IN_CATALOG"),  # the shop app's, not billing's
@@ -210,7 +172,10 @@ async def test_the_app_is_required() -> None:
     w = await world()
     with pytest.raises(InvalidArgument) as caught:
         await create(w, "", app="  ")
-    assert fields(caught.value) == {("app", "APP_REQUIRED"), ("audience", "AUDIENCE_INVALID")}
+    assert fakes.reason_set(caught.value) == {
+        ("app", "APP_REQUIRED"),
+        ("audience", "AUDIENCE_INVALID"),
+    }
 
 
 async def test_a_server_for_an_unknown_app_is_refused() -> None:
@@ -230,7 +195,7 @@ async def test_a_deprecated_entry_cannot_be_gated_on_anew() -> None:
     )
     with pytest.raises(InvalidArgument) as caught:
         await create(w, permissions=("refund:issue",))
-    assert fields(caught.value) == {("permissions[0]", "PERMISSION_DEPRECATED")}
+    assert fakes.reason_set(caught.value) == {("permissions[0]", "PERMISSION_DEPRECATED")}
 
 
 async def test_audiences_are_unique_per_tenant_whatever_the_app() -> None:
@@ -342,7 +307,7 @@ async def test_a_bad_update_is_reported_field_by_field_and_changes_nothing() -> 
         await w.features.resource_servers.update(
             ADMIN, "acme", server.id, ResourceServerPatch(name="", permissions=("order:read",))
         )
-    assert fields(caught.value) == {
+    assert fakes.reason_set(caught.value) == {
         ("name", "DISPLAY_NAME_EMPTY"),
         ("permissions[0]", "PERMISSION_NOT_IN_CATALOG"),
     }

@@ -4,8 +4,7 @@ AppId", ARCHITECTURE §2 and §7)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,28 +12,22 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
-    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     StaleVersion,
 )
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import TESSERA_PERMISSIONS
 from services.registry.apps.models import App
 from services.registry.catalog.models import PermissionDeclaration
 from services.registry.clients.models import ClientDraft
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.groups.models import GroupDraft
-from services.registry.kernel.memory import MemoryDatabase, MemoryTables
-from services.registry.kernel.models import AuditEvent, PageRequest
 from services.registry.roles.models import PermissionRef, Role, RoleDraft, RolePatch
 from services.registry.roles.use_cases import RoleUseCases
-from services.registry.stores import memory_unit_of_work
 from services.registry.users.models import UserDraft
 from tests.unit.registry import fakes
 
@@ -44,82 +37,22 @@ ADMIN = fakes.tenant_admin(TENANT)
 # -- the world the tests run in ----------------------------------------------------------------
 
 
-class RecordingBus:
-    """A ChangeBus that keeps what was published."""
-
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.published.append(change)
-
-    def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed to here
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        self.published.clear()
-
-
 @dataclass
-class World:
-    features: Features
-    db: MemoryDatabase[MemoryTables]
-    bus: RecordingBus
-    seeded: fakes.Seeded
-
+class World(fakes.MemoryWorld):
     @property
     def roles(self) -> RoleUseCases:
         return self.features.roles
 
-    def state(self) -> dict[str, Any]:
-        """The committed tables (empty ones left out), to compare around a refused write."""
-        return {name: copy.deepcopy(rows) for name, rows in self.db.state.rows.items() if rows}
-
-    def state_but(self, event: AuditEvent) -> dict[str, Any]:
-        """The committed tables without ``event``: what a refusal must leave unchanged."""
-        state = self.state()
-        state["audit_events"] = {k: v for k, v in state["audit_events"].items() if k != event.id}
-        return state
-
-    async def events(self, action: str) -> list[AuditEvent]:
-        async with memory_unit_of_work(self.db).read() as tx:
-            return (await tx.audit.search(None, PageRequest(size=1000), action, "")).items
-
-
-def build(uow: Any, bus: RecordingBus) -> Features:
-    return build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
-
 
 @pytest.fixture
 async def w() -> World:
-    db: MemoryDatabase[MemoryTables] = MemoryDatabase(MemoryTables())
-    bus = RecordingBus()
-    features = build(memory_unit_of_work(db), bus)
-    seeded = await fakes.seeded(features, tenant=TENANT)
-    bus.published.clear()
-    return World(features, db, bus, seeded)
-
-
-def untouchable() -> Features:
-    return build(fakes.UntouchableUnitOfWork(), RecordingBus())
+    s = await fakes.memory_world(tenant=TENANT)
+    return World(s.features, s.db, s.bus, s.seeded)
 
 
 def limited(*permissions: str) -> Principal:
     """A caller of the tenant managing roles but holding no other admin permission."""
-    held = permissions or ("role:read", "role:write")
-    return fakes.tenant_admin(TENANT, *held, subject="tc_limited")
-
-
-def reasons(error: DomainError) -> list[tuple[str, str]]:
-    return [(v.field, v.reason) for v in error.violations]
+    return fakes.limited(*(permissions or ("role:read", "role:write")))
 
 
 def granted(role: Role) -> list[str]:
@@ -143,7 +76,7 @@ async def apps(w: World) -> tuple[App, App]:
     shop, _ = await fakes.app(w.seeded, "shop", service_codes=("shop",))
     await register(w, "billing", "invoice:read", "invoice:write", "invoice:void")
     await register(w, "shop", "cart:read")
-    w.bus.published.clear()
+    w.bus.changes.clear()
     return billing, shop
 
 
@@ -175,7 +108,7 @@ async def test_role_writes_need_role_write_before_storage(
     name: str, call: Callable[[Features, Principal], Awaitable[Any]]
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin(TENANT, "role:read", "user:write"))
+        await call(fakes.untouchable(), fakes.tenant_admin(TENANT, "role:read", "user:write"))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": "role:write"},
@@ -187,7 +120,7 @@ async def test_role_writes_in_another_tenant_are_tenant_forbidden_before_storage
     name: str, call: Callable[[Features, Principal], Awaitable[Any]]
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable(), fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 
@@ -203,7 +136,7 @@ async def test_role_reads_need_role_read_before_storage(
     call: Callable[[Features, Principal], Awaitable[Any]],
 ) -> None:
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin(TENANT, "role:write"))
+        await call(fakes.untouchable(), fakes.tenant_admin(TENANT, "role:write"))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": "role:read"},
@@ -222,21 +155,21 @@ async def test_create_reports_every_bad_field_with_its_path_and_stores_nothing(w
             RoleDraft(code="Billing Admin", name=" ", description="d" * 501, app="nope"),
         )
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("code", "ROLE_CODE_INVALID"),
         ("name", "DISPLAY_NAME_EMPTY"),
         ("description", "DESCRIPTION_TOO_LONG"),
         ("app", "APP_NOT_FOUND"),
     ]
     assert w.state() == before
-    assert w.bus.published == []
+    assert w.bus.changes == []
 
 
 @pytest.mark.parametrize("code", ["tenant-admin", "platform-admin"])
 async def test_create_refuses_a_system_roles_code(w: World, code: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await new_role(w, code)
-    assert reasons(caught.value) == [("code", "ROLE_CODE_RESERVED")]
+    assert fakes.reasons(caught.value) == [("code", "ROLE_CODE_RESERVED")]
 
 
 async def test_a_tenant_wide_role_starts_without_permissions_audited_and_published(
@@ -256,7 +189,7 @@ async def test_a_tenant_wide_role_starts_without_permissions_audited_and_publish
         TENANT,
     )
     assert event.details == {"code": "clerk", "app": None}
-    assert w.bus.published == [Change(TENANT, "role", role.id)]
+    assert w.bus.changes == [Change(TENANT, "role", role.id)]
 
 
 @pytest.mark.parametrize("by", ["slug", "id"])
@@ -330,7 +263,7 @@ async def test_a_system_role_cannot_be_changed_even_by_a_tenant_admin(
         await call(w.features, ADMIN, system.etag)
     assert caught.value.reason == "SYSTEM_ROLE"
     assert w.state() == before
-    assert w.bus.published == []
+    assert w.bus.changes == []
 
 
 @pytest.mark.parametrize(("name", "call"), SYSTEM_WRITES, ids=[n for n, _ in SYSTEM_WRITES])
@@ -350,10 +283,10 @@ async def test_system_role_comes_before_rank_and_etag_checks(
 
 async def test_update_validates_its_fields_before_storage() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        await untouchable().roles.update(
+        await fakes.untouchable().roles.update(
             ADMIN, TENANT, "clerk", RolePatch(name="", description="d" * 501), ""
         )
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("name", "DISPLAY_NAME_EMPTY"),
         ("description", "DESCRIPTION_TOO_LONG"),
     ]
@@ -373,16 +306,16 @@ async def test_update_renames_and_is_audited_with_the_changed_fields(w: World) -
     assert await w.roles.get(ADMIN, TENANT, role.id) == updated
     [event] = await w.events("role.update")
     assert (event.target_id, event.details) == (role.id, {"fields": ["name", "description"]})
-    assert w.bus.published[-1] == Change(TENANT, "role", role.id)
+    assert w.bus.changes[-1] == Change(TENANT, "role", role.id)
 
 
 async def test_an_update_that_changes_nothing_is_not_audited(w: World) -> None:
     role = await new_role(w)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.roles.update(ADMIN, TENANT, role.id, RolePatch(name=" Billing-Clerk "), "")
     assert same == role
     assert await w.events("role.update") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 # -- ETags and not-found -------------------------------------------------------------------------
@@ -406,13 +339,13 @@ async def test_a_stale_etag_is_version_mismatch_and_changes_nothing(
     role = await new_role(w)
     stale = role.etag
     current = await w.roles.update(ADMIN, TENANT, role.id, RolePatch(name="Renamed"), stale)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(StaleVersion) as caught:
         await call(w.features, role.id, stale)
     assert caught.value.reason == "VERSION_MISMATCH"
     assert caught.value.metadata == {"current_etag": current.etag}
     assert w.state() == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize(("name", "call"), ETAGGED, ids=[n for n, _ in ETAGGED])
@@ -422,7 +355,7 @@ async def test_an_empty_etag_writes_unconditionally(
     role = await new_role(w)
     await w.roles.update(ADMIN, TENANT, role.id, RolePatch(name="Renamed"), "")
     await call(w.features, role.id, "")
-    assert len(w.bus.published) == 3
+    assert len(w.bus.changes) == 3
 
 
 @pytest.mark.parametrize(("name", "call"), ETAGGED, ids=[n for n, _ in ETAGGED])
@@ -453,7 +386,7 @@ async def test_delete_removes_the_role_and_its_grants(w: World, apps: tuple[App,
         role.id,
         {"code": "billing-clerk"},
     )
-    assert w.bus.published[-1] == Change(TENANT, "role", role.id)
+    assert w.bus.changes[-1] == Change(TENANT, "role", role.id)
 
 
 async def test_a_role_still_held_is_role_in_use_naming_every_holder(
@@ -490,11 +423,11 @@ async def test_setting_the_permissions_a_role_has_changes_nothing(
     role = await new_role(w)
     refs = [PermissionRef("billing", "invoice:read")]
     first = await w.roles.set_permissions(ADMIN, TENANT, role.id, refs, role.etag)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again = await w.roles.set_permissions(ADMIN, TENANT, role.id, refs, first.etag)
     assert again == first
     assert len(await w.events("role.permissions.set")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_set_permissions_replaces_the_grants_audited_and_published(
@@ -524,7 +457,7 @@ async def test_set_permissions_replaces_the_grants_audited_and_published(
         ("shop/cart:read", "billing/invoice:write"),
     ]
     assert {(e.target_type, e.target_id) for e in events} == {("role", role.id)}
-    assert w.bus.published == [Change(TENANT, "role", role.id)] * 3  # create and two sets
+    assert w.bus.changes == [Change(TENANT, "role", role.id)] * 3  # create and two sets
 
 
 async def test_an_empty_list_takes_every_permission_away(w: World, apps: tuple[App, App]) -> None:
@@ -553,7 +486,7 @@ async def test_every_unknown_permission_is_reported_and_nothing_is_stored(
             ],
             role.etag,
         )
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("permissions[1]", "PERMISSION_NOT_FOUND"),
         ("permissions[2]", "PERMISSION_NOT_FOUND"),
     ]
@@ -572,7 +505,7 @@ async def test_an_app_bound_role_takes_only_its_apps_services(
             [PermissionRef("billing", "invoice:read"), PermissionRef("shop", "cart:read")],
             "",
         )
-    assert reasons(caught.value) == [("permissions[1]", "PERMISSION_OUTSIDE_APP")]
+    assert fakes.reasons(caught.value) == [("permissions[1]", "PERMISSION_OUTSIDE_APP")]
     assert "'billing'" in caught.value.violations[0].message
     kept = await w.roles.set_permissions(
         ADMIN, TENANT, role.id, [PermissionRef("billing", "invoice:read")], ""
@@ -610,7 +543,7 @@ async def test_a_deprecated_permission_is_kept_where_granted_but_never_granted_a
         await w.roles.set_permissions(
             ADMIN, TENANT, newcomer.id, [PermissionRef("billing", "invoice:void")], ""
         )
-    assert reasons(caught.value) == [("permissions[0]", "PERMISSION_DEPRECATED")]
+    assert fakes.reasons(caught.value) == [("permissions[0]", "PERMISSION_DEPRECATED")]
 
     kept = await w.roles.set_permissions(
         ADMIN,
@@ -627,7 +560,7 @@ async def test_a_deprecated_permission_is_kept_where_granted_but_never_granted_a
 
 async def test_granting_an_admin_permission_the_caller_lacks_is_escalation(w: World) -> None:
     role = await new_role(w)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
         await w.roles.set_permissions(
             limited(),
@@ -655,7 +588,7 @@ async def test_granting_an_admin_permission_the_caller_lacks_is_escalation(w: Wo
         "missing": ["client:write", "user:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_a_caller_grants_the_admin_permissions_it_holds(w: World) -> None:
@@ -694,7 +627,7 @@ async def test_a_role_carrying_more_than_the_caller_outranks_it(
     call: Callable[[Features, Principal, str], Awaitable[Any]],
 ) -> None:
     role = await admin_role(w, "client-manager", "client:write", "role:read")
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
         await call(w.features, limited(), role.id)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
@@ -711,7 +644,7 @@ async def test_a_role_carrying_more_than_the_caller_outranks_it(
         "missing": ["client:write"],
     }
     assert w.state_but(denied) == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_app_permissions_never_make_a_role_outrank_anyone(

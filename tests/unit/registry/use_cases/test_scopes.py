@@ -4,14 +4,13 @@ held scope kept, who may call, and the audit events and change notifications the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -19,55 +18,30 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
 )
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import TESSERA_PERMISSIONS
 from services.registry.apps.models import App
 from services.registry.clients.models import ClientDraft, ClientPatch
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.kernel.models import AuditEvent
 from services.registry.scopes.use_cases import ScopeUseCases
-from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
 from tests.unit.registry import fakes
 
 ADMIN = fakes.tenant_admin("acme")
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def publish(self, change: Change) -> None:
-        self.changes.append(change)
-
-    async def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed
-        raise NotImplementedError
-        yield
-
-    async def close(self) -> None:
-        self.changes.clear()
-
-
 @dataclass
 class World:
     features: Features
-    bus: RecordingBus
+    bus: fakes.RecordingBus
     billing: App
     shop: App
 
 
 async def world() -> World:
     """Tenant ``acme`` with apps ``billing`` and ``shop`` and a recording bus."""
-    bus = RecordingBus()
-    features = build_features(
-        memory_unit_of_work(),
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
+    bus = fakes.RecordingBus()
+    features = fakes.features(changes=bus)
     seeded = await fakes.seeded(features)
     billing, _ = await fakes.app(seeded, "billing")
     shop, _ = await fakes.app(seeded, "shop")
@@ -94,20 +68,12 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 
 
-def untouchable() -> ScopeUseCases:
-    return ScopeUseCases(
-        fakes.UntouchableUnitOfWork(),  # type: ignore[arg-type]
-        RecordingBus(),
-        lambda: fakes.NOW,
-    )
-
-
 @pytest.mark.parametrize("operation", sorted(CALLS))
 async def test_a_caller_without_the_permission_is_refused_before_storage(operation: str) -> None:
     needed, call = CALLS[operation]
     others = [p for p in TESSERA_PERMISSIONS if p != needed]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("acme", *others))
+        await call(fakes.untouchable().scopes, fakes.tenant_admin("acme", *others))
     assert (caught.value.reason, caught.value.metadata) == (
         "PERMISSION_MISSING",
         {"permission": needed},
@@ -118,7 +84,7 @@ async def test_a_caller_without_the_permission_is_refused_before_storage(operati
 async def test_another_tenants_admin_is_refused_before_storage(operation: str) -> None:
     _, call = CALLS[operation]
     with pytest.raises(PermissionDenied) as caught:
-        await call(untouchable(), fakes.tenant_admin("globex"))
+        await call(fakes.untouchable().scopes, fakes.tenant_admin("globex"))
     assert caught.value.reason == "TENANT_FORBIDDEN"
 
 

@@ -5,14 +5,12 @@ configures an admin secret)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -26,8 +24,8 @@ from services.common.vocabulary import (
     CORE_PERMISSIONS,
     TESSERA_PERMISSIONS,
 )
-from services.registry.features import Features, RegistryConfig, build_features
-from services.registry.kernel.models import DEFAULT_TENANT_SETTINGS, AuditEvent, PageRequest
+from services.registry.features import Features
+from services.registry.kernel.models import DEFAULT_TENANT_SETTINGS, PageRequest
 from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft, TenantPatch
 from tests.unit.registry import fakes
@@ -35,46 +33,16 @@ from tests.unit.registry import fakes
 HASHER = SecretHasher(PepperRing.parse(fakes.PEPPERS))
 
 
-class RecordingBus:
-    """A ChangeBus keeping what was published; ``on_publish`` looks at the store meanwhile."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-        self.on_publish: Callable[[Change], Any] | None = None
-
-    async def publish(self, change: Change) -> None:
-        if self.on_publish is not None:
-            await self.on_publish(change)
-        self.changes.append(change)
-
-    def subscribe(self) -> Any:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass
 class World:
     features: Features
     uow: Any
-    bus: RecordingBus
+    bus: fakes.RecordingBus
 
 
 def world(*, app_limit: int = 25) -> World:
-    uow = memory_unit_of_work()
-    bus = RecordingBus()
-    features = build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=HASHER,
-        password_hasher=fakes.FastPasswords(),
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(
-            default_app_limit=app_limit, production=False, access_token_seconds=900
-        ),
-    )
+    uow, bus = memory_unit_of_work(), fakes.RecordingBus()
+    features = fakes.features(uow, changes=bus, app_limit=app_limit)
     return World(features, uow, bus)
 
 
@@ -84,16 +52,6 @@ async def booted(**kwargs: Any) -> World:
     return w
 
 
-async def events(uow: Any, action: str = "") -> list[AuditEvent]:
-    """Every audit event of every tenant (and the platform's own), newest first."""
-    async with uow.read() as tx:
-        return (await tx.audit.search(None, PageRequest(200, 0), action, "")).items
-
-
-def violations(caught: pytest.ExceptionInfo[InvalidArgument]) -> set[tuple[str, str]]:
-    return {(v.field, v.reason) for v in caught.value.violations}
-
-
 DRAFT = TenantDraft(slug="acme", display_name="Acme")
 
 
@@ -101,14 +59,14 @@ DRAFT = TenantDraft(slug="acme", display_name="Acme")
 
 
 async def test_a_tenant_admin_cannot_create_tenants_and_is_refused_before_storage() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.create(fakes.tenant_admin("acme"), DRAFT)
     assert caught.value.reason == "OPERATOR_ONLY"
 
 
 async def test_an_operator_needs_tenant_write_to_create_a_tenant() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.create(fakes.operator("tenant:read"), DRAFT)
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -116,7 +74,7 @@ async def test_an_operator_needs_tenant_write_to_create_a_tenant() -> None:
 
 
 async def test_a_tenant_admin_cannot_change_even_its_own_tenant() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.update(
             fakes.tenant_admin("acme"), "acme", TenantPatch(app_limit=1000), 0
@@ -125,7 +83,7 @@ async def test_a_tenant_admin_cannot_change_even_its_own_tenant() -> None:
 
 
 async def test_an_operator_needs_tenant_write_to_change_a_tenant() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.update(
             fakes.operator("tenant:read"), "acme", TenantPatch(display_name="X"), 0
@@ -134,7 +92,7 @@ async def test_an_operator_needs_tenant_write_to_change_a_tenant() -> None:
 
 
 async def test_listing_tenants_is_for_operators_with_tenant_read() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as by_admin:
         await untouchable.tenants.search(fakes.tenant_admin("acme"), 0, 0, "", "")
     with pytest.raises(PermissionDenied) as without_read:
@@ -150,7 +108,7 @@ async def test_a_tenant_admin_reads_its_own_tenant_with_app_read() -> None:
 
 
 async def test_reading_its_own_tenant_needs_app_read() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.get(fakes.tenant_admin("acme", "audit:read"), "acme")
     assert caught.value.reason == "PERMISSION_MISSING"
@@ -158,7 +116,7 @@ async def test_reading_its_own_tenant_needs_app_read() -> None:
 
 
 async def test_another_tenant_is_readable_by_operators_only() -> None:
-    untouchable = fakes.features(fakes.UntouchableUnitOfWork())
+    untouchable = fakes.untouchable()
     with pytest.raises(PermissionDenied) as caught:
         await untouchable.tenants.get(fakes.tenant_admin("beta"), "acme")
     assert caught.value.reason == "OPERATOR_ONLY"
@@ -197,7 +155,7 @@ async def test_every_bad_field_of_a_new_tenant_is_reported_and_nothing_is_stored
     with pytest.raises(InvalidArgument) as caught:
         await w.features.tenants.create(fakes.operator(), draft)
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("slug", "SLUG_INVALID"),
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("app_limit", "APP_LIMIT_INVALID"),
@@ -206,7 +164,7 @@ async def test_every_bad_field_of_a_new_tenant_is_reported_and_nothing_is_stored
     }
     listed = await w.features.tenants.search(fakes.operator(), 0, 0, "", "")
     assert [t.slug for t in listed.items] == ["control-plane"]
-    assert await events(w.uow) == []
+    assert await fakes.audit_events(w.uow) == []
 
 
 @pytest.mark.parametrize("slug", ["control-plane", "api", "admin"])
@@ -214,7 +172,7 @@ async def test_reserved_tenant_slugs_can_never_be_created_through_the_api(slug: 
     w = await booted()
     with pytest.raises(InvalidArgument) as caught:
         await w.features.tenants.create(fakes.operator(), TenantDraft(slug, "Reserved"))
-    assert violations(caught) == {("slug", "SLUG_RESERVED")}
+    assert fakes.reason_set(caught.value) == {("slug", "SLUG_RESERVED")}
 
 
 async def test_an_app_limit_above_the_maximum_is_refused() -> None:
@@ -223,7 +181,7 @@ async def test_an_app_limit_above_the_maximum_is_refused() -> None:
         await w.features.tenants.create(
             fakes.operator(), TenantDraft("acme", "Acme", app_limit=100_001)
         )
-    assert violations(caught) == {("app_limit", "APP_LIMIT_INVALID")}
+    assert fakes.reason_set(caught.value) == {("app_limit", "APP_LIMIT_INVALID")}
 
 
 async def test_a_taken_slug_is_refused_and_the_second_attempt_leaves_nothing_behind() -> None:
@@ -232,7 +190,7 @@ async def test_a_taken_slug_is_refused_and_the_second_attempt_leaves_nothing_beh
     with pytest.raises(AlreadyExists) as caught:
         await w.features.tenants.create(fakes.operator(), TenantDraft("acme", "Acme again"))
     assert caught.value.reason == "TENANT_SLUG_TAKEN"
-    assert len(await events(w.uow, "tenant.create")) == 1
+    assert len(await fakes.audit_events(w.uow, "tenant.create")) == 1
     kept = await w.features.tenants.get(fakes.operator(), "acme")
     assert (kept.display_name, kept.version) == ("Acme", 1)
 
@@ -390,14 +348,14 @@ async def test_every_bad_field_of_a_tenant_patch_is_reported_and_nothing_changes
             ),
             1,
         )
-    assert violations(caught) == {
+    assert fakes.reason_set(caught.value) == {
         ("display_name", "DISPLAY_NAME_EMPTY"),
         ("app_limit", "APP_LIMIT_INVALID"),
         ("settings.token_lifetimes.access_token_seconds", "LIFETIME_OUT_OF_RANGE"),
     }
     read = await w.features.tenants.get(fakes.operator(), "acme")
     assert (read.version, read.app_limit) == (1, 25)
-    assert await events(w.uow, "tenant.update") == []
+    assert await fakes.audit_events(w.uow, "tenant.update") == []
     assert w.bus.changes == []
 
 
@@ -411,7 +369,7 @@ async def test_a_stale_tenant_version_is_refused_and_changes_nothing() -> None:
     assert caught.value.metadata == {"current_version": "2"}
     read = await w.features.tenants.get(fakes.operator(), "acme")
     assert (read.app_limit, read.version) == (30, 2)
-    assert len(await events(w.uow, "tenant.update")) == 1
+    assert len(await fakes.audit_events(w.uow, "tenant.update")) == 1
     assert len(w.bus.changes) == 1
 
 
@@ -428,7 +386,7 @@ async def test_a_tenant_change_is_audited_naming_the_fields_sent() -> None:
     await w.features.tenants.update(
         fakes.operator(), "acme", TenantPatch(display_name="Acme Corp", app_limit=30), 1
     )
-    (event,) = await events(w.uow, "tenant.update")
+    (event,) = await fakes.audit_events(w.uow, "tenant.update")
     assert (event.target_type, event.target_id, event.tenant_id) == ("tenant", "acme", tenant.id)
     assert (event.actor_id, event.actor_tenant) == ("tc_operator", "control-plane")
     assert event.details == {"fields": ["display_name", "app_limit"]}
@@ -485,7 +443,7 @@ async def test_the_platform_admin_role_carries_the_admin_and_control_plane_catal
 
 async def test_seeding_the_platform_is_not_an_audited_admin_write() -> None:
     w = await booted()
-    assert await events(w.uow) == []
+    assert await fakes.audit_events(w.uow) == []
 
 
 async def test_bootstrap_is_idempotent() -> None:
@@ -499,7 +457,7 @@ async def test_bootstrap_is_idempotent() -> None:
         apps_after = await tx.apps.search(after.id, PageRequest(50, 0), None, "", "")
     assert after == before
     assert apps_after.items == apps_before.items
-    assert await events(w.uow) == []
+    assert await fakes.audit_events(w.uow) == []
 
 
 async def test_a_configured_admin_secret_creates_the_bootstrap_admin_and_is_audited() -> None:
@@ -513,7 +471,7 @@ async def test_a_configured_admin_secret_creates_the_bootstrap_admin_and_is_audi
         (stored,) = await tx.clients.secrets(client.id)
     assert [r.name for r in roles] == ["platform-admin"]
     assert HASHER.verify(secret, stored.secret_hash)
-    (event,) = await events(w.uow)
+    (event,) = await fakes.audit_events(w.uow)
     assert (event.action, event.target_type, event.target_id) == (
         "client.secret.configure",
         "client",
@@ -532,7 +490,7 @@ async def test_bootstrapping_again_with_the_same_secret_changes_and_audits_nothi
     secret = "tsk_" + "s" * 43
     await w.features.tenants.bootstrap("tessera-admin", secret)
     assert await w.features.tenants.bootstrap("tessera-admin", secret) is False
-    assert len(await events(w.uow)) == 1
+    assert len(await fakes.audit_events(w.uow)) == 1
 
 
 async def test_a_changed_configured_secret_replaces_the_stored_one() -> None:
@@ -546,7 +504,7 @@ async def test_a_changed_configured_secret_replaces_the_stored_one() -> None:
         secrets = await tx.clients.secrets(client.id)
     assert [HASHER.verify(new, s.secret_hash) for s in secrets] == [True]
     assert not any(HASHER.verify(old, s.secret_hash) for s in secrets)
-    assert [e.action for e in await events(w.uow)] == ["client.secret.configure"] * 2
+    assert [e.action for e in await fakes.audit_events(w.uow)] == ["client.secret.configure"] * 2
 
 
 async def test_bootstrap_without_a_secret_leaves_an_existing_admin_client_alone() -> None:
@@ -559,4 +517,4 @@ async def test_bootstrap_without_a_secret_leaves_an_existing_admin_client_alone(
         assert client is not None
         (stored,) = await tx.clients.secrets(client.id)
     assert HASHER.verify(secret, stored.secret_hash)
-    assert len(await events(w.uow)) == 1
+    assert len(await fakes.audit_events(w.uow)) == 1

@@ -4,8 +4,7 @@ groups, users, memberships", §7 no escalation)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,22 +12,18 @@ import pytest
 
 from services.common.auth import Principal
 from services.common.changes import Change
-from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import (
     AlreadyExists,
-    DomainError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     StaleVersion,
 )
-from services.common.hashing import PepperRing, SecretHasher
 from services.common.vocabulary import UserStatus
 from services.registry.catalog.models import PermissionDeclaration
-from services.registry.features import Features, RegistryConfig, build_features
+from services.registry.features import Features
 from services.registry.groups.models import GroupDraft
-from services.registry.kernel.memory import MemoryDatabase, MemoryTables
-from services.registry.kernel.models import AuditEvent, PageRequest, Tenant
+from services.registry.kernel.models import Tenant
 from services.registry.roles.models import PermissionRef, Role, RoleDraft
 from services.registry.stores import memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
@@ -43,25 +38,6 @@ PASSWORD = "correct horse battery staple"
 # -- the world the tests run in ----------------------------------------------------------------
 
 
-class RecordingBus:
-    """A ChangeBus that keeps what was published, and what storage showed at that moment."""
-
-    def __init__(self) -> None:
-        self.published: list[Change] = []
-        self.on_publish: Callable[[Change], Awaitable[None]] | None = None
-
-    async def publish(self, change: Change) -> None:
-        if self.on_publish is not None:
-            await self.on_publish(change)
-        self.published.append(change)
-
-    def subscribe(self) -> AsyncIterator[Change]:  # pragma: no cover - never subscribed to here
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        self.published.clear()
-
-
 @dataclass
 class SpyPasswords:
     """Stands in for argon2id and remembers every password it was asked to hash."""
@@ -74,12 +50,8 @@ class SpyPasswords:
 
 
 @dataclass
-class World:
-    features: Features
-    db: MemoryDatabase[MemoryTables]
-    bus: RecordingBus
+class World(fakes.MemoryWorld):
     passwords: SpyPasswords
-    seeded: fakes.Seeded
 
     @property
     def tenant(self) -> Tenant:
@@ -89,43 +61,20 @@ class World:
     def users(self) -> UserUseCases:
         return self.features.users
 
-    def state(self) -> dict[str, Any]:
-        """The committed tables, to compare before and after a refused write."""
-        return {name: copy.deepcopy(rows) for name, rows in self.db.state.rows.items() if rows}
-
     def row(self, user_id: str) -> dict[str, Any]:
         return dict(self.db.state.rows["users"][user_id])
 
-    async def events(self, action: str) -> list[AuditEvent]:
-        async with memory_unit_of_work(self.db).read() as tx:
-            return (await tx.audit.search(None, PageRequest(size=1000), action, "")).items
-
-
-def build(uow: Any, bus: RecordingBus, passwords: SpyPasswords) -> Features:
-    return build_features(
-        uow,
-        changes=bus,
-        now=lambda: fakes.NOW,
-        secret_hasher=SecretHasher(PepperRing.parse(fakes.PEPPERS)),
-        password_hasher=passwords,
-        cipher=EnvelopeCipher(Keyring.parse(fakes.ENCRYPTION_KEYS)),
-        config=RegistryConfig(default_app_limit=25, production=False, access_token_seconds=900),
-    )
-
 
 async def world() -> World:
-    db: MemoryDatabase[MemoryTables] = MemoryDatabase(MemoryTables())
-    bus, passwords = RecordingBus(), SpyPasswords()
-    features = build(memory_unit_of_work(db), bus, passwords)
-    seeded = await fakes.seeded(features, tenant=TENANT)
-    bus.published.clear()
-    return World(features, db, bus, passwords, seeded)
+    passwords = SpyPasswords()
+    s = await fakes.memory_world(tenant=TENANT, password_hasher=passwords)
+    return World(s.features, s.db, s.bus, s.seeded, passwords)
 
 
 def untouchable() -> tuple[Features, SpyPasswords]:
     """Features whose storage fails the test when touched; and their password hasher."""
     passwords = SpyPasswords()
-    return build(fakes.UntouchableUnitOfWork(), RecordingBus(), passwords), passwords
+    return fakes.features(fakes.UntouchableUnitOfWork(), password_hasher=passwords), passwords
 
 
 @pytest.fixture
@@ -149,15 +98,6 @@ async def privileged_user(w: World, email: str = "root@example.com") -> User:
     user = await new_user(w, email)
     role = await admin_role(w, "client-manager", "client:write")
     return await w.users.assign_role(ADMIN, TENANT, user.id, role.id)
-
-
-def limited(*permissions: str) -> Principal:
-    held = permissions or ("user:read", "user:write", "role:read", "role:write")
-    return fakes.tenant_admin(TENANT, *held, subject="tc_limited")
-
-
-def reasons(error: DomainError) -> list[tuple[str, str]]:
-    return [(v.field, v.reason) for v in error.violations]
 
 
 # -- who may call ---------------------------------------------------------------------------------
@@ -236,7 +176,7 @@ async def test_unassigning_a_role_needs_user_write_only(w: World) -> None:
     user = await new_user(w)
     role = await w.features.roles.create(ADMIN, TENANT, RoleDraft(code="viewer", name="Viewer"))
     await w.users.assign_role(ADMIN, TENANT, user.id, role.id)
-    updated = await w.users.unassign_role(limited("user:write"), TENANT, user.id, role.id)
+    updated = await w.users.unassign_role(fakes.limited("user:write"), TENANT, user.id, role.id)
     assert updated.roles == ()
 
 
@@ -290,7 +230,7 @@ async def test_create_reports_every_bad_field_with_its_path_and_stores_nothing(w
             ),
         )
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("email", "EMAIL_INVALID"),
         ("first_name", "NAME_TOO_LONG"),
         ("last_name", "NAME_CONTROL_CHARACTER"),
@@ -299,13 +239,13 @@ async def test_create_reports_every_bad_field_with_its_path_and_stores_nothing(w
     ]
     assert w.passwords.hashed == []
     assert w.state() == before
-    assert w.bus.published == []
+    assert w.bus.changes == []
 
 
 async def test_create_refuses_a_password_equal_to_the_email_without_hashing(w: World) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await new_user(w, "ann.lee.long@example.com", password="Ann.Lee.Long@example.com")
-    assert reasons(caught.value) == [("password", "PASSWORD_EQUALS_EMAIL")]
+    assert fakes.reasons(caught.value) == [("password", "PASSWORD_EQUALS_EMAIL")]
     assert w.passwords.hashed == []
 
 
@@ -348,7 +288,7 @@ async def test_create_is_audited_with_its_actor_and_published_after_commit(w: Wo
     assert (event.action, event.target_type, event.target_id) == ("user.create", "user", user.id)
     assert (event.actor_type, event.actor_id, event.tenant_slug) == ("client", "tc_admin", TENANT)
     assert event.details == {"email": "ann@example.com", "passwordless": False}
-    assert w.bus.published == [Change(TENANT, "user", user.id)]
+    assert w.bus.changes == [Change(TENANT, "user", user.id)]
     assert seen_at_publish == [user]
 
 
@@ -370,12 +310,12 @@ async def test_create_refuses_a_taken_username(w: World) -> None:
 
 async def test_create_refuses_a_taken_email_whatever_its_case(w: World) -> None:
     await new_user(w, "ann@example.com")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     with pytest.raises(AlreadyExists) as caught:
         await new_user(w, "ANN@Example.com")
     assert caught.value.reason == "EMAIL_TAKEN"
     assert len(await w.events("user.create")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_the_same_email_in_another_tenant_is_another_user(w: World) -> None:
@@ -426,7 +366,7 @@ async def test_update_validates_every_field_before_storage() -> None:
             UserPatch(email="nope", first_name="\x07", last_name="y" * 101, username="A B"),
             1,
         )
-    assert reasons(caught.value) == [
+    assert fakes.reasons(caught.value) == [
         ("email", "EMAIL_INVALID"),
         ("first_name", "NAME_CONTROL_CHARACTER"),
         ("last_name", "NAME_TOO_LONG"),
@@ -446,7 +386,7 @@ async def test_a_new_email_resets_email_verified(w: World) -> None:
     )
     [event] = await w.events("user.update")
     assert event.details == {"fields": ["email", "email_verified"]}
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
 
 
 async def test_a_new_email_keeps_email_verified_when_the_patch_sets_it(w: World) -> None:
@@ -507,7 +447,7 @@ async def test_an_update_that_changes_nothing_writes_audits_and_publishes_nothin
     w: World,
 ) -> None:
     user = await new_user(w, username="ann", first_name="Ann")
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.users.update(
         ADMIN,
         TENANT,
@@ -517,7 +457,7 @@ async def test_an_update_that_changes_nothing_writes_audits_and_publishes_nothin
     )
     assert same.version == 1
     assert await w.events("user.update") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 # -- versions and not-found ----------------------------------------------------------------------
@@ -538,13 +478,13 @@ async def test_a_stale_version_is_version_mismatch_and_changes_nothing(
 ) -> None:
     user = await new_user(w, password=PASSWORD)
     user = await w.users.update(ADMIN, TENANT, user.id, UserPatch(first_name="Ann"), 1)
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(StaleVersion) as caught:
         await call(w.features, user.id, 1)
     assert caught.value.reason == "VERSION_MISMATCH"
     assert caught.value.metadata == {"current_version": "2"}
     assert w.state() == before
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 @pytest.mark.parametrize(("name", "call"), VERSIONED, ids=[name for name, _ in VERSIONED])
@@ -554,7 +494,7 @@ async def test_version_zero_writes_unconditionally(
     user = await new_user(w, password=PASSWORD)
     await w.users.update(ADMIN, TENANT, user.id, UserPatch(first_name="Ann"), 1)
     await call(w.features, user.id, 0)
-    assert len(w.bus.published) == 3  # create, update, this write
+    assert len(w.bus.changes) == 3  # create, update, this write
 
 
 @pytest.mark.parametrize(("name", "call"), VERSIONED, ids=[name for name, _ in VERSIONED])
@@ -576,7 +516,7 @@ async def test_set_password_stores_the_new_hash_and_leaves_sessions_alone(w: Wor
     assert w.row(user.id)["password_hash"] == f"hashed${PASSWORD[::-1]}"
     [event] = await w.events("user.password.set")
     assert (event.target_type, event.target_id, event.details) == ("user", user.id, {})
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
 
 
 async def test_set_password_checks_it_against_the_users_email_before_hashing(w: World) -> None:
@@ -584,10 +524,10 @@ async def test_set_password_checks_it_against_the_users_email_before_hashing(w: 
     before = w.state()
     with pytest.raises(InvalidArgument) as caught:
         await w.users.set_password(ADMIN, TENANT, user.id, "ANN.lee.long@example.com", 1)
-    assert reasons(caught.value) == [("password", "PASSWORD_EQUALS_EMAIL")]
+    assert fakes.reasons(caught.value) == [("password", "PASSWORD_EQUALS_EMAIL")]
     with pytest.raises(InvalidArgument) as caught:
         await w.users.set_password(ADMIN, TENANT, user.id, "too short", 1)
-    assert reasons(caught.value) == [("password", "PASSWORD_TOO_SHORT")]
+    assert fakes.reasons(caught.value) == [("password", "PASSWORD_TOO_SHORT")]
     assert w.passwords.hashed == []
     assert w.state() == before
 
@@ -597,7 +537,7 @@ async def test_set_password_hashes_nothing_for_an_outranked_caller_or_a_stale_ve
 ) -> None:
     target = await privileged_user(w)
     with pytest.raises(PermissionDenied) as caught:
-        await w.users.set_password(limited(), TENANT, target.id, PASSWORD, 0)
+        await w.users.set_password(fakes.limited(), TENANT, target.id, PASSWORD, 0)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
     [denied] = await w.events("escalation.denied")
     assert denied.details["operation"] == "user.password.set"
@@ -617,11 +557,11 @@ async def test_clear_password_makes_the_user_passwordless(w: World) -> None:
 
 async def test_clearing_no_password_is_a_no_op(w: World) -> None:
     user = await new_user(w)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.users.clear_password(ADMIN, TENANT, user.id, 1)
     assert same.version == 1
     assert await w.events("user.password.clear") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 # -- token version: disable, enable, log out everywhere -------------------------------------------
@@ -637,17 +577,17 @@ async def test_disable_bumps_the_token_version_by_one(w: World) -> None:
     )
     [event] = await w.events("user.disable")
     assert (event.target_id, event.details) == (user.id, {"token_version": 2})
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
 
 
 async def test_disabling_a_disabled_user_bumps_nothing_and_audits_nothing(w: World) -> None:
     user = await new_user(w)
     await w.users.disable(ADMIN, TENANT, user.id, 1)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again = await w.users.disable(ADMIN, TENANT, user.id, 2)
     assert (again.token_version, again.version) == (2, 2)
     assert len(await w.events("user.disable")) == 1
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_enable_does_not_roll_the_token_version_back(w: World) -> None:
@@ -661,11 +601,11 @@ async def test_enable_does_not_roll_the_token_version_back(w: World) -> None:
 
 async def test_enabling_an_active_user_is_a_no_op(w: World) -> None:
     user = await new_user(w)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     same = await w.users.enable(ADMIN, TENANT, user.id, 1)
     assert (same.version, same.token_version) == (1, 1)
     assert await w.events("user.enable") == []
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_each_logout_everywhere_bumps_the_token_version_by_one(w: World) -> None:
@@ -676,7 +616,7 @@ async def test_each_logout_everywhere_bumps_the_token_version_by_one(w: World) -
     assert second.status is UserStatus.ACTIVE
     events = await w.events("user.logout_everywhere")
     assert sorted(e.details["token_version"] for e in events) == [2, 3]
-    assert w.bus.published[-2:] == [Change(TENANT, "user", user.id)] * 2
+    assert w.bus.changes[-2:] == [Change(TENANT, "user", user.id)] * 2
 
 
 async def test_no_other_user_write_touches_the_token_version(w: World) -> None:
@@ -718,7 +658,7 @@ async def test_delete_removes_the_user_with_roles_groups_and_memberships(w: Worl
         user.id,
         {"email": "ann@example.com"},
     )
-    assert w.bus.published[-1] == Change(TENANT, "user", user.id)
+    assert w.bus.changes[-1] == Change(TENANT, "user", user.id)
 
 
 # -- roles --------------------------------------------------------------------------------------
@@ -729,7 +669,7 @@ async def test_assign_role_is_audited_once_and_idempotent(w: World) -> None:
     role = await w.features.roles.create(ADMIN, TENANT, RoleDraft(code="viewer", name="Viewer"))
     assigned = await w.users.assign_role(ADMIN, TENANT, user.email, "viewer")
     assert assigned.roles == ("viewer",)
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     assert published[-1] == Change(TENANT, "user", user.id)
     again = await w.users.assign_role(ADMIN, TENANT, user.id, role.id)
     assert again.roles == ("viewer",)
@@ -739,7 +679,7 @@ async def test_assign_role_is_audited_once_and_idempotent(w: World) -> None:
         user.id,
         {"role": "viewer"},
     )
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_unassign_role_is_audited_once_and_idempotent(w: World) -> None:
@@ -748,12 +688,12 @@ async def test_unassign_role_is_audited_once_and_idempotent(w: World) -> None:
     await w.users.assign_role(ADMIN, TENANT, user.id, "viewer")
     removed = await w.users.unassign_role(ADMIN, TENANT, user.id, "viewer")
     assert removed.roles == ()
-    published = list(w.bus.published)
+    published = list(w.bus.changes)
     again = await w.users.unassign_role(ADMIN, TENANT, user.id, "viewer")
     assert again.roles == ()
     [event] = await w.events("user.role.unassign")
     assert (event.target_id, event.details) == (user.id, {"role": "viewer"})
-    assert w.bus.published == published
+    assert w.bus.changes == published
 
 
 async def test_unassign_keeps_roles_the_user_has_through_a_group(w: World) -> None:
@@ -788,12 +728,12 @@ async def test_assigning_a_role_with_admin_permissions_the_caller_lacks_is_escal
 ) -> None:
     user = await new_user(w)
     role = await admin_role(w, "client-manager", "client:write", "user:read")
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
-        await w.users.assign_role(limited(), TENANT, user.id, role.id)
+        await w.users.assign_role(fakes.limited(), TENANT, user.id, role.id)
     assert caught.value.reason == "ESCALATION"
     assert caught.value.metadata == {"permissions": "client:write"}
-    assert w.bus.published == published
+    assert w.bus.changes == published
     assert (await w.users.get(ADMIN, TENANT, user.id)).roles == ()
     [denied] = await w.events("escalation.denied")
     assert (denied.actor_id, denied.tenant_slug, denied.target_type, denied.target_id) == (
@@ -824,7 +764,7 @@ async def test_a_role_carrying_only_app_permissions_is_no_escalation(w: World) -
     await w.features.roles.set_permissions(
         ADMIN, TENANT, role.id, [PermissionRef("billing", "user:write")], ""
     )
-    caller = limited("user:write", "role:write")
+    caller = fakes.limited("user:write", "role:write")
     assigned = await w.users.assign_role(caller, TENANT, user.id, role.id)
     assert assigned.roles == ("biller",)
     disabled = await w.users.disable(caller, TENANT, user.id, 0)
@@ -879,12 +819,12 @@ async def test_a_user_holding_more_than_the_caller_outranks_it(
 ) -> None:
     target = await privileged_user(w)
     await w.features.roles.create(ADMIN, TENANT, RoleDraft(code="viewer", name="Viewer"))
-    before, published = w.state(), list(w.bus.published)
+    before, published = w.state(), list(w.bus.changes)
     with pytest.raises(PermissionDenied) as caught:
-        await call(w.features, limited(), target.id)
+        await call(w.features, fakes.limited(), target.id)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
     assert caught.value.metadata == {"permissions": "client:write"}
-    assert w.bus.published == published
+    assert w.bus.changes == published
     [denied] = await w.events("escalation.denied")
     assert (denied.target_type, denied.target_id, denied.actor_id) == (
         "user",
@@ -908,14 +848,14 @@ async def test_admin_permissions_held_through_a_group_count_too(w: World) -> Non
     await w.features.groups.set_roles(ADMIN, TENANT, group.id, ["client-manager"], "")
     await w.features.groups.add_member(ADMIN, TENANT, group.id, user.id)
     with pytest.raises(PermissionDenied) as caught:
-        await w.users.logout_everywhere(limited(), TENANT, user.id, 0)
+        await w.users.logout_everywhere(fakes.limited(), TENANT, user.id, 0)
     assert caught.value.reason == "TARGET_OUTRANKS_CALLER"
     assert (await w.users.get(ADMIN, TENANT, user.id)).token_version == 1
 
 
 async def test_a_caller_holding_what_the_user_holds_may_act_on_it(w: World) -> None:
     target = await privileged_user(w)
-    caller = limited("user:write", "client:write")
+    caller = fakes.limited("user:write", "client:write")
     disabled = await w.users.disable(caller, TENANT, target.id, 0)
     assert disabled.status is UserStatus.DISABLED
     assert await w.events("escalation.denied") == []
