@@ -454,6 +454,19 @@ async def test_production_refuses_a_plain_http_redirect_uri_in_a_change() -> Non
     assert (await w.stored(app.id)).redirect_uris == ("https://app.example.com/cb",)
 
 
+async def test_a_homepage_url_is_https_in_production_and_an_empty_one_removes_it() -> None:
+    w = await world(production=True)
+    with pytest.raises(InvalidArgument) as caught:
+        await w.app(homepage_url="http://billing.example.com/")
+    assert fakes.reason_set(caught.value) == {("homepage_url", "HOMEPAGE_URL_INSECURE")}
+    app, _ = await w.app(homepage_url="https://billing.example.com/")
+    assert app.homepage_url == "https://billing.example.com/"
+    removed = await w.features.apps.update(ADMIN, "acme", app.id, AppPatch(homepage_url=""), 1)
+    assert removed.homepage_url is None
+    (event,) = await w.events("app.update")
+    assert event.details == {"fields": ["homepage_url"]}
+
+
 async def test_production_refuses_an_authorization_code_app_without_redirect_uris() -> None:
     w = await world(production=True)
     with pytest.raises(InvalidArgument) as caught:
@@ -733,6 +746,7 @@ async def test_a_clone_copies_the_configuration_but_never_the_slug() -> None:
         grant_types=("client_credentials", "authorization_code"),
         settings={"registration_posture": "invite_code"},
         enabled=False,
+        homepage_url="https://billing.example.com/",
     )
     clone, credentials = await w.features.apps.clone(
         ADMIN, "acme", "billing", CloneDraft("billing-eu", "Billing EU")
@@ -747,6 +761,7 @@ async def test_a_clone_copies_the_configuration_but_never_the_slug() -> None:
     assert (clone.auto_grant_on_signup, clone.enabled) == (True, False)
     assert clone.grant_types == source.grant_types
     assert clone.settings == source.settings
+    assert clone.homepage_url == "https://billing.example.com/"
     # The source's own catalog becomes the clone's; other services stay shared.
     assert clone.service_codes == ("billing-eu", "file-store")
     assert credentials.client_id != source_credentials.client_id
