@@ -18,6 +18,7 @@ from services.common.dev_secrets import key_material
 from services.common.migrate import upgrade
 from services.common.runtime import Component, Runtime
 from services.common.settings import CONTEXTS, SERVICES, Settings
+from services.common.versions import InProcessVersionBoard, RedisVersionBoard, VersionBoard
 
 log = structlog.get_logger("tessera")
 
@@ -49,7 +50,10 @@ class Platform:
         changes: ChangeBus = (
             RedisChangeBus(settings.redis_url) if settings.redis_url else InProcessChangeBus()
         )
-        self.runtime = Runtime(settings, key_material(settings), changes)
+        versions: VersionBoard = (
+            RedisVersionBoard(settings.redis_url) if settings.redis_url else InProcessVersionBoard()
+        )
+        self.runtime = Runtime(settings, key_material(settings), changes, versions)
         self.components: dict[str, Component] = {}
 
     async def start(self) -> None:
@@ -77,6 +81,7 @@ class Platform:
             except Exception:
                 log.exception("service failed to stop cleanly", service=name)
         await self.runtime.changes.close()
+        await self.runtime.versions.close()
 
     @property
     def gateway_url(self) -> str:

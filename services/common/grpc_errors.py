@@ -114,6 +114,27 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: DomainError
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
+def _masked(error: Exception, method: str) -> DomainError | str:
+    """A failure that is not a domain error, as callers may hear of it: Unavailable for a
+    dependency outage (logged with its cause, without addresses or driver text reaching the
+    caller), or else the reference of an internal error (logged here with its traceback)."""
+    reference = uuid.uuid4().hex[:16]
+    if is_dependency_failure(error):
+        log.warning(
+            "dependency unavailable",
+            method=method,
+            reference=reference,
+            error=f"{type(error).__name__}: {error}"[:500],
+        )
+        return Unavailable(
+            "DEPENDENCY_UNAVAILABLE",
+            f"A service Tessera depends on is unavailable; retry shortly (reference {reference}).",
+            metadata={"reference": reference},
+        )
+    log.exception("unhandled error in rpc", method=method, reference=reference)
+    return reference
+
+
 def _guard(behavior: Handler, method: str) -> Handler:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
@@ -123,31 +144,15 @@ def _guard(behavior: Handler, method: str) -> Handler:
         except DomainError as error:
             await _abort(context, error)
         except Exception as error:
-            reference = uuid.uuid4().hex[:16]
-            if is_dependency_failure(error):
-                # Logged without the traceback's noise but with its cause; callers learn only
-                # that a dependency is down (no addresses, no driver text).
-                log.warning(
-                    "dependency unavailable",
-                    method=method,
-                    reference=reference,
-                    error=f"{type(error).__name__}: {error}"[:500],
-                )
-                await _abort(
-                    context,
-                    Unavailable(
-                        "DEPENDENCY_UNAVAILABLE",
-                        "A service Tessera depends on is unavailable; retry shortly "
-                        f"(reference {reference}).",
-                        metadata={"reference": reference},
-                    ),
-                )
+            masked = _masked(error, method)
+            if isinstance(masked, DomainError):
+                await _abort(context, masked)
                 return None
-            log.exception("unhandled error in rpc", method=method, reference=reference)
+            status = internal_status(masked)
             await context.abort(
                 grpc.StatusCode.INTERNAL,
-                internal_status(reference).message,
-                trailing_metadata=((_DETAILS_KEY, internal_status(reference).SerializeToString()),),
+                status.message,
+                trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
             )
 
     return guarded
@@ -244,6 +249,33 @@ def remote_error(error: grpc.aio.AioRpcError) -> RemoteError:
             detail.Unpack(failure)
             result.blockers = [v.subject for v in failure.violations]
     return result
+
+
+def remote_from_domain(error: DomainError) -> RemoteError:
+    """What a caller would decode from ``error`` sent over gRPC (:func:`to_status`, then
+    :func:`remote_error`)."""
+    return RemoteError(
+        code=KIND_TO_CODE[error.kind],
+        message=error.message,
+        reason=error.reason,
+        metadata=dict(error.metadata),
+        violations=list(error.violations),
+        blockers=list(error.blockers),
+    )
+
+
+def local_failure(error: Exception, method: str) -> RemoteError:
+    """For a service called in the same process without the wire: the RemoteError its caller
+    would have decoded had the call gone through :class:`ErrorInterceptor`."""
+    masked = error if isinstance(error, DomainError) else _masked(error, method)
+    if isinstance(masked, DomainError):
+        return remote_from_domain(masked)
+    return RemoteError(
+        code=grpc.StatusCode.INTERNAL,
+        message=internal_status(masked).message,
+        reason="INTERNAL",
+        metadata={"reference": masked},
+    )
 
 
 class UpstreamFailure(Exception):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.changes import ChangeBus
 from services.common.dev_secrets import KeyMaterial
 from services.common.settings import Settings
+from services.common.versions import VersionBoard
 
 
 class Component(Protocol):
@@ -27,7 +28,11 @@ class Runtime:
     settings: Settings
     keys: KeyMaterial
     changes: ChangeBus
+    versions: VersionBoard
     addresses: dict[str, str] = field(default_factory=dict)
+    # Servicers of services running in this process, for peers that call them without the
+    # wire (the gateway's token endpoint: services.gateway.token_port).
+    local: dict[str, Any] = field(default_factory=dict)
 
     def target(self, service: str) -> str:
         """In-process peers are dialled at their bound address; others as configured."""

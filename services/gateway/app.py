@@ -25,6 +25,8 @@ from services.gateway.edge import EdgeGuard, is_oauth_path
 from services.gateway.problems import PROBLEM_MEDIA_TYPE, oauth_error, problem, problem_from_remote
 from services.gateway.rate_limits import FailedAuthLimiter
 from services.gateway.routes import admin, catalog, directory, oauth
+from services.gateway.token_endpoint import TokenEndpoint
+from services.gateway.token_port import TokenPort
 from tessera_sdk.verifier import BaseTokenVerifier
 
 log = structlog.get_logger("tessera.gateway")
@@ -58,7 +60,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     FastAPI's default 422) for validation failures."""
     if app.openapi_schema is None:
         document = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=[*app.routes, oauth.TOKEN_ENDPOINT_DOCS],
         )
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
@@ -76,7 +81,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
+def create_app(settings: Settings, clients: GatewayClients, token: TokenPort) -> FastAPI:
     app = FastAPI(
         title="Tessera",
         version="0.1.0",
@@ -110,7 +115,9 @@ def create_app(settings: Settings, clients: GatewayClients) -> FastAPI:
         )
         return bool(answer.allowed)
 
-    # The last added runs first: limits and security headers wrap everything, CORS included.
+    # The last added runs first: limits and security headers wrap everything, CORS included;
+    # the token endpoint answers inside both, before any routing.
+    app.add_middleware(TokenEndpoint, port=token, limiter=app.state.failed_auth)
     app.add_middleware(TenantCors, policy=OriginPolicy(origin_allowed))
     app.add_middleware(EdgeGuard)
 

@@ -1,7 +1,7 @@
 """gRPC status → HTTP, in one table (STYLE habit 4).
 
 Admin API errors are RFC 9457 ``application/problem+json``; OAuth endpoints answer with
-RFC 6749 §5.2 bodies instead (``oauth_error_response``). Every ``grpc.StatusCode`` has an
+RFC 6749 §5.2 bodies instead (services.gateway.oauth.errors). Every ``grpc.StatusCode`` has an
 entry; the test suite checks the table is total.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from services.common.dependency_failures import RETRY_AFTER_SECONDS
 from services.common.errors import DomainError
 from services.common.grpc_errors import KIND_TO_CODE, RemoteError
+from services.gateway.oauth import errors as oauth_errors
 
 GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
@@ -157,39 +158,15 @@ def problem_from_remote(error: RemoteError, instance: str = "") -> JSONResponse:
     )
 
 
-_OAUTH_DEFAULTS: dict[grpc.StatusCode, str] = {
-    grpc.StatusCode.UNAUTHENTICATED: "invalid_client",
-    grpc.StatusCode.PERMISSION_DENIED: "unauthorized_client",
-    grpc.StatusCode.INVALID_ARGUMENT: "invalid_request",
-    grpc.StatusCode.FAILED_PRECONDITION: "invalid_grant",
-    grpc.StatusCode.UNAVAILABLE: "temporarily_unavailable",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "temporarily_unavailable",
-}
-
-
-def oauth_error_response(error: RemoteError, *, basic_auth_used: bool) -> JSONResponse:
-    """RFC 6749 §5.2: 400 with ``error``/``error_description``; invalid_client is 401 with
-    ``WWW-Authenticate`` when the client used HTTP Basic."""
-    code = error.metadata.get("oauth_error") or _OAUTH_DEFAULTS.get(error.code, "server_error")
-    status = 400
-    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-    if code == "invalid_client":
-        status = 401
-        headers["WWW-Authenticate"] = 'Basic realm="tessera"' if basic_auth_used else "Bearer"
-    elif code == "server_error":
-        status = 500
-    elif code == "temporarily_unavailable":
-        status = 503
-        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    body = {"error": code, "error_description": error.message}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def oauth_error(
     code: str, description: str, status: int = 400, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": code, "error_description": description},
-        status_code=status,
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})},
+) -> Response:
+    """An RFC 6749 §5.2 error as a Starlette response (edge refusals, framework errors on
+    OAuth paths), rendered by the OAuth core like the token endpoint's own."""
+    error = oauth_errors.OAuthError(code, description, status, tuple((headers or {}).items()))
+    rendered = error.render()
+    return Response(
+        rendered.body,
+        status_code=rendered.status,
+        headers={name.decode(): value.decode() for name, value in rendered.headers},
     )

@@ -10,8 +10,7 @@ from fastapi import FastAPI
 from services.common.runtime import Runtime
 from services.gateway.app import create_app
 from services.gateway.clients import GatewayClients
-
-EDGE_HEADER_BUFFER_BYTES = 128 * 1024
+from services.gateway.token_port import GrpcTokenPort, InProcessTokenPort, TokenPort
 
 
 class GatewayComponent:
@@ -36,7 +35,13 @@ class GatewayComponent:
             self._runtime.target("token"),
             self._runtime.target("invites"),
         )
-        app = create_app(settings, self._clients)
+        local_token = self._runtime.local.get("token")
+        port: TokenPort = (
+            InProcessTokenPort(local_token)
+            if local_token is not None
+            else GrpcTokenPort(self._clients.token)
+        )
+        app = create_app(settings, self._clients, port)
         self._app = app
         config = uvicorn.Config(
             app,
@@ -46,10 +51,9 @@ class GatewayComponent:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-            # Let oversized headers reach the edge guard, which answers 431 with a problem
-            # body (h11's own limit, 16 KiB, would answer a bare 400); beyond this h11 still
-            # refuses on its own.
-            h11_max_incomplete_event_size=EDGE_HEADER_BUFFER_BYTES,
+            # httptools (llhttp): the fastest well-kept HTTP/1.1 parser uvicorn offers; oversized
+            # headers reach the edge guard, which answers 431 with a problem body.
+            http="httptools",
             # The caller's address (rate limits) comes from X-Forwarded-For only when the
             # connection comes from a configured proxy.
             proxy_headers=bool(settings.trusted_proxies),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.common.changes import ChangeBus
 from services.common.envelope import EnvelopeCipher
 from services.common.hashing import SecretHasher
 from services.registry.apps.use_cases import AppPolicy, AppUseCases
@@ -17,6 +16,7 @@ from services.registry.catalog.use_cases import CatalogUseCases
 from services.registry.clients.use_cases import ClientUseCases
 from services.registry.groups.use_cases import GroupUseCases
 from services.registry.kernel.ports import UnitOfWork
+from services.registry.kernel.scope import Publisher
 from services.registry.memberships.use_cases import MembershipUseCases
 from services.registry.plans.use_cases import PlanUseCases
 from services.registry.regions.use_cases import RegionUseCases
@@ -58,7 +58,7 @@ def build_features(
     # store (services.registry.stores) satisfies them all.
     uow: UnitOfWork[Any],
     *,
-    changes: ChangeBus,
+    publisher: Publisher,
     now: Callable[[], datetime],
     secret_hasher: SecretHasher,
     password_hasher: PasswordHashing,
@@ -67,23 +67,23 @@ def build_features(
 ) -> Features:
     return Features(
         tenants=TenantUseCases(
-            uow, changes, now, secret_hasher, TenantDefaults(app_limit=config.default_app_limit)
+            uow, publisher, now, secret_hasher, TenantDefaults(app_limit=config.default_app_limit)
         ),
-        regions=RegionUseCases(uow, changes, now),
-        plans=PlanUseCases(uow, changes, now),
+        regions=RegionUseCases(uow, publisher, now),
+        plans=PlanUseCases(uow, publisher, now),
         apps=AppUseCases(
-            uow, changes, now, secret_hasher, cipher, AppPolicy(production=config.production)
+            uow, publisher, now, secret_hasher, cipher, AppPolicy(production=config.production)
         ),
-        clients=ClientUseCases(uow, changes, now, secret_hasher),
-        audit=AuditUseCases(uow, changes, now),
+        clients=ClientUseCases(uow, publisher, now, secret_hasher),
+        audit=AuditUseCases(uow, publisher, now),
         resolution=ResolutionUseCases(
-            uow, changes, now, secret_hasher, config.access_token_seconds
+            uow, publisher, now, secret_hasher, config.access_token_seconds
         ),
-        catalog=CatalogUseCases(uow, changes, now),
-        scopes=ScopeUseCases(uow, changes, now),
-        resource_servers=ResourceServerUseCases(uow, changes, now),
-        users=UserUseCases(uow, changes, now, password_hasher),
-        roles=RoleUseCases(uow, changes, now),
-        groups=GroupUseCases(uow, changes, now),
-        memberships=MembershipUseCases(uow, changes, now),
+        catalog=CatalogUseCases(uow, publisher, now),
+        scopes=ScopeUseCases(uow, publisher, now),
+        resource_servers=ResourceServerUseCases(uow, publisher, now),
+        users=UserUseCases(uow, publisher, now, password_hasher),
+        roles=RoleUseCases(uow, publisher, now),
+        groups=GroupUseCases(uow, publisher, now),
+        memberships=MembershipUseCases(uow, publisher, now),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -347,4 +348,13 @@ audit_events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("details", JSON, nullable=False),
     Index("ix_audit_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+)
+
+# What a token may carry changed: one version per tenant (slug) and one for the platform ("*"),
+# bumped with every such change (services.common.versions). reg0003.
+snapshot_versions = Table(
+    "snapshot_versions",
+    metadata,
+    Column("scope", String(63), primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )

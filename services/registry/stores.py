@@ -24,6 +24,7 @@ from services.registry.groups.memory import MemoryGroupStore
 from services.registry.groups.sql import SqlGroupStore
 from services.registry.kernel.memory import MemoryDatabase, MemoryTables, MemoryUnitOfWork
 from services.registry.kernel.sql import SqlUnitOfWork
+from services.registry.kernel.versions import MemoryVersionStore, SqlVersionStore
 from services.registry.memberships.memory import MemoryMembershipStore
 from services.registry.memberships.sql import SqlMembershipStore
 from services.registry.plans.memory import MemoryPlanStore
@@ -105,6 +106,10 @@ class SqlStores:
     def resolution(self) -> SqlResolutionStore:
         return SqlResolutionStore(self._connection, self._postgresql)
 
+    @cached_property
+    def versions(self) -> SqlVersionStore:
+        return SqlVersionStore(self._connection, self._postgresql)
+
 
 class MemoryStores:
     def __init__(self, tables: MemoryTables) -> None:
@@ -165,6 +170,10 @@ class MemoryStores:
     @cached_property
     def resolution(self) -> MemoryResolutionStore:
         return MemoryResolutionStore(self._tables)
+
+    @cached_property
+    def versions(self) -> MemoryVersionStore:
+        return MemoryVersionStore(self._tables)
 
 
 def sql_unit_of_work(database: Database) -> SqlUnitOfWork[SqlStores]:

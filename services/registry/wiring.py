@@ -16,6 +16,7 @@ from services.common.jwks import GrpcJwksSource
 from services.common.runtime import Runtime, utc_now
 from services.registry.features import RegistryConfig, build_features
 from services.registry.grpc_services import Register, registrations
+from services.registry.kernel.scope import Publisher
 from services.registry.resolution.revocation import RegistryRevocationCheck
 from services.registry.stores import sql_unit_of_work
 from tessera_sdk.verifier import BaseTokenVerifier
@@ -40,7 +41,7 @@ class RegistryComponent:
         )
         self.features = build_features(
             uow,
-            changes=runtime.changes,
+            publisher=Publisher(runtime.changes, runtime.versions),
             now=utc_now,
             secret_hasher=SecretHasher(PepperRing.parse(runtime.keys.secret_peppers)),
             password_hasher=PasswordHasher(),

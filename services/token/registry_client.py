@@ -1,4 +1,4 @@
-"""The token service's view of the registry: authenticate a client, resolve its context.
+"""The token service's view of the registry: client snapshots, secret bookkeeping, tenants.
 
 Calls carry the token service's own service token (ARCHITECTURE §1), minted locally.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import structlog
@@ -15,7 +17,7 @@ from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.common.errors import DomainError, Unavailable
 from services.common.grpc_errors import RemoteError, remote_error, reraise_remote_as_domain
 from services.common.grpc_server import LazyChannel
-from services.token.domain.grants import ClientContext
+from services.token.domain.snapshots import AppGrant, ClientSnapshot, Secret
 
 log = structlog.get_logger("tessera.token")
 
@@ -52,16 +54,24 @@ def _registry_failure(error: RemoteError) -> DomainError:
     return reraise_remote_as_domain(error)
 
 
-class GrpcClientResolver:
+class GrpcRegistry:
+    """The registry as the token service calls it: one stub over one lazily opened channel,
+    each call carrying the service token."""
+
     def __init__(self, registry: LazyChannel, credentials: ServiceCredentials) -> None:
         self._registry = registry
         self._credentials = credentials
+        self._stub: registry_pb2_grpc.RegistryServiceStub | None = None
+
+    def _service(self) -> registry_pb2_grpc.RegistryServiceStub:
+        if self._stub is None:
+            self._stub = registry_pb2_grpc.RegistryServiceStub(self._registry.get())
+        return self._stub
 
     async def exists(self, tenant: str) -> bool:
         """:class:`services.token.domain.keys.TenantDirectory` over the registry."""
         try:
-            stub = registry_pb2_grpc.RegistryServiceStub(self._registry.get())
-            response = await stub.TenantExists(
+            response = await self._service().TenantExists(
                 registry_pb2.TenantExistsRequest(tenant=tenant),
                 metadata=await self._credentials.metadata(),
                 timeout=10,
@@ -70,35 +80,84 @@ class GrpcClientResolver:
             raise _registry_failure(remote_error(exc)) from exc
         return bool(response.exists)
 
-    async def resolve_client(
-        self, tenant: str, client_id: str, client_secret: str, app: str, grant_type: str
-    ) -> ClientContext:
-        request = registry_pb2.ResolveClientRequest(
-            tenant=tenant,
-            client_id=client_id,
-            client_secret=client_secret,
-            app=app,
-            grant_type=grant_type,
-        )
+    async def client_snapshot(
+        self, tenant: str, client_id: str, *, restore_board: bool
+    ) -> ClientSnapshot:
+        """:class:`services.token.domain.snapshot_cache.SnapshotSource` over the registry."""
         try:
-            stub = registry_pb2_grpc.RegistryServiceStub(self._registry.get())
-            response = await stub.ResolveClient(
+            response = await self._service().GetClientSnapshot(
+                registry_pb2.GetClientSnapshotRequest(
+                    tenant=tenant, client_id=client_id, restore_board=restore_board
+                ),
+                metadata=await self._credentials.metadata(),
+                timeout=10,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _registry_failure(remote_error(exc)) from exc
+        return snapshot_from_pb(tenant, response)
+
+    async def record_secret_use(self, secret_id: str, used_at: datetime, rehash: str) -> None:
+        """:class:`services.token.domain.secret_upkeep.SecretUseRecorder` over the registry."""
+        request = registry_pb2.RecordSecretUseRequest(secret_id=secret_id, rehash=rehash)
+        request.used_at.FromDatetime(used_at)
+        try:
+            await self._service().RecordSecretUse(
                 request, metadata=await self._credentials.metadata(), timeout=10
             )
         except grpc.aio.AioRpcError as exc:
             raise _registry_failure(remote_error(exc)) from exc
-        return ClientContext(
-            tenant=response.tenant,
-            client_id=response.client_id,
-            app_id=response.app_id,
-            app_code=response.app_code,
-            region=response.region,
-            db_code=response.db_code,
-            roles=tuple(response.roles),
-            permissions=tuple(response.permissions),
-            has_plan=response.has_plan,
-            entitlements=dict(response.entitlements),
-            access_token_seconds=response.access_token_seconds,
-            scopes=tuple(response.scopes),
-            audiences=tuple(response.audiences),
+
+
+def _time(message: Any, name: str) -> datetime | None:
+    return getattr(message, name).ToDatetime(tzinfo=UTC) if message.HasField(name) else None
+
+
+def snapshot_from_pb(tenant: str, message: registry_pb2.ClientSnapshot) -> ClientSnapshot:
+    if not message.found:
+        return ClientSnapshot(
+            tenant=tenant,
+            tenant_version=message.tenant_version,
+            platform_version=message.platform_version,
         )
+    client = message.client
+    return ClientSnapshot(
+        tenant=message.tenant,
+        tenant_version=message.tenant_version,
+        platform_version=message.platform_version,
+        found=True,
+        tenant_id=message.tenant_id,
+        client_pk=client.pk,
+        client_id=client.client_id,
+        enabled=client.enabled,
+        confidential=client.confidential,
+        grant_types=tuple(client.grant_types),
+        secrets=tuple(
+            Secret(
+                id=s.id,
+                hash=s.hash,
+                expires_at=_time(s, "expires_at"),
+                last_used_at=_time(s, "last_used_at"),
+            )
+            for s in client.secrets
+        ),
+        apps=tuple(
+            AppGrant(
+                id=a.id,
+                slug=a.slug,
+                enabled=a.enabled,
+                region=a.region,
+                db_code=a.db_code,
+                has_plan=a.has_plan,
+                plan_code=a.plan_code,
+                plan_retired=a.plan_retired,
+                entitlements=dict(a.entitlements),
+                service_codes=tuple(a.service_codes),
+                access_token_seconds=a.access_token_seconds,
+                audiences=tuple(a.audiences),
+                roles=tuple(a.roles),
+                permissions=tuple(a.permissions),
+            )
+            for a in message.apps
+        ),
+        scopes=tuple((s.name, s.app_id or None) for s in message.scopes),
+    )

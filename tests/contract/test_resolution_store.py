@@ -3,12 +3,19 @@ token service's resolution calls, on every backend."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from services.common.vocabulary import MembershipStatus, UserStatus
+from services.common.vocabulary import MembershipStatus, PlanStatus, UserStatus
 from services.registry.apps.models import App, AppRef
-from services.registry.kernel.models import Tenant
-from services.registry.resolution.models import UserRecord
+from services.registry.kernel.models import Settings, Tenant
+from services.registry.resolution.models import (
+    AppFacts,
+    ClientFacts,
+    RoleFacts,
+    SnapshotSecret,
+    UserRecord,
+)
 from services.registry.roles.models import Role, RoleRef
 from tests.contract import builders
 from tests.contract.conftest import NOW, unique
@@ -87,89 +94,207 @@ async def test_membership_status_is_the_stored_status_or_none(uow: Any) -> None:
         assert await resolution.membership_status(builders.new_id(), first.id) is None
 
 
-# -- client_roles_and_permissions ---------------------------------------------------------
+# -- client_facts -------------------------------------------------------------------------
 
 
-async def test_client_roles_are_tenant_wide_and_this_apps_with_permissions_in_its_services(
-    uow: Any,
-) -> None:
+async def test_client_facts_are_found_only_in_the_clients_tenant(uow: Any) -> None:
+    async with uow.transaction() as tx:
+        owner = await builders.tenant(tx)
+        other = await builders.tenant(tx)
+        target = await builders.app(tx, owner)
+        client = await builders.client(
+            tx, owner, target, grant_types=("client_credentials", "refresh_token")
+        )
+        disabled = await builders.client(tx, owner, target, enabled=False, confidential=False)
+    async with uow.read() as tx:
+        resolution = tx.resolution
+        found = await resolution.client_facts(owner.id, client.client_id)
+        assert await resolution.client_facts(other.id, client.client_id) is None
+        assert await resolution.client_facts(owner.id, unique("tc")) is None
+        assert await resolution.client_facts(builders.new_id(), client.client_id) is None
+        off = await resolution.client_facts(owner.id, disabled.client_id)
+    assert found == ClientFacts(
+        client_pk=client.id,
+        client_id=client.client_id,
+        enabled=True,
+        confidential=True,
+        grant_types=("client_credentials", "refresh_token"),
+        secrets=(),
+        apps=found.apps,
+        roles=(),
+        scopes=(),
+    )
+    assert [a.id for a in found.apps] == [target.id]
+    assert off is not None
+    assert (off.client_pk, off.enabled, off.confidential) == (disabled.id, False, False)
+
+
+async def test_client_facts_list_the_secrets_newest_first(uow: Any) -> None:
+    later = NOW + timedelta(minutes=5)
     async with uow.transaction() as tx:
         owner = await builders.tenant(tx)
         target = await builders.app(tx, owner)
-        elsewhere = await builders.app(tx, owner)
-        service = target.service_codes[0]
-        read, write, admin = await _ids(tx, owner, service, "items.read", "items.write", "admin")
-        (foreign,) = await _ids(tx, owner, elsewhere.service_codes[0], "items.read")
-        (core,) = await _ids(tx, owner, "core", "profile.read")
-        wide = await builders.role(tx, owner, read, write, foreign, core)
-        local = await builders.role(tx, owner, write, app=target)
-        other = await builders.role(tx, owner, admin, app=elsewhere)
-        client = await builders.client(tx, owner, target, elsewhere)
-        await tx.clients.set_roles(client.id, [wide.id, local.id, other.id])
-        roles, permissions = await tx.resolution.client_roles_and_permissions(
-            client.id, target.id, list(target.service_codes)
+        client = await builders.client(tx, owner, target)
+        other = await builders.client(tx, owner, target)
+        old = builders.secret(
+            "hmac-sha256$1$" + "o" * 43,
+            created_at=NOW,
+            expires_at=later + timedelta(hours=1),
         )
-    assert roles == sorted([wide.code, local.code])
-    # Within the app's service codes only, once each; no core catalog for clients.
-    assert permissions == ["items.read", "items.write"]
+        new = builders.secret("hmac-sha256$1$" + "n" * 43, created_at=later)
+        await tx.clients.insert_secret(client.id, old)
+        await tx.clients.insert_secret(client.id, new)
+        await tx.clients.mark_secret_used(old.id, later)
+        await tx.clients.insert_secret(other.id, builders.secret(created_at=later))
+        # Two secrets of one instant (regenerations in one tick) come by id.
+        twins = sorted(
+            (builders.secret(created_at=NOW) for _ in range(2)), key=lambda r: r.id, reverse=True
+        )
+        tied = await builders.client(tx, owner, target)
+        for twin in twins:
+            await tx.clients.insert_secret(tied.id, twin)
+    async with uow.read() as tx:
+        facts = await tx.resolution.client_facts(owner.id, client.client_id)
+        tied_facts = await tx.resolution.client_facts(owner.id, tied.client_id)
+    assert facts is not None
+    assert facts.secrets == (
+        SnapshotSecret(new.id, new.secret_hash, later, None, None),
+        SnapshotSecret(old.id, old.secret_hash, NOW, later + timedelta(hours=1), later),
+    )
+    assert tied_facts is not None
+    assert [s.id for s in tied_facts.secrets] == sorted(t.id for t in twins)
 
 
-async def test_client_permissions_span_every_service_code_of_the_app_once_each(
+async def test_client_facts_list_the_served_apps_by_slug_with_what_tokens_carry(
     uow: Any,
 ) -> None:
+    tag = unique("s")
     async with uow.transaction() as tx:
         owner = await builders.tenant(tx)
+        where = await builders.region(tx)
+        active = await builders.plan(tx, limits={"units": 10, "seats": 3})
+        retired = await builders.plan(tx, status=PlanStatus.RETIRED, limits={"units": 1})
         first, second = unique("svc"), unique("svc")
-        target = await builders.app(tx, owner, service_codes=(first, second))
-        shared_a, only_a = await _ids(tx, owner, first, "orders.read", "orders.write")
-        (shared_b,) = await _ids(tx, owner, second, "orders.read")
-        role = await builders.role(tx, owner, shared_a, only_a, shared_b)
-        client = await builders.client(tx, owner, target)
-        await tx.clients.set_roles(client.id, [role.id])
-        roles, permissions = await tx.resolution.client_roles_and_permissions(
-            client.id, target.id, [first, second]
+        planned = await builders.app(
+            tx,
+            owner,
+            where,
+            slug=f"b-{tag}",
+            plan_id=active.id,
+            service_codes=(first, second),
+            settings=Settings({"token_lifetimes.access_token_seconds": 300}),
         )
-    assert roles == [role.code]
-    assert permissions == ["orders.read", "orders.write"]
+        off = await builders.app(tx, owner, slug=f"c-{tag}", plan_id=retired.id, enabled=False)
+        bare = await builders.app(tx, owner, where, slug=f"a-{tag}")
+        unserved = await builders.app(tx, owner, slug=f"d-{tag}")
+        for audience in (f"urn:{tag}:z", f"https://{tag}.example.com"):
+            await builders.resource_server(tx, owner, planned, audience=audience)
+        await builders.resource_server(tx, owner, unserved, audience=f"urn:{tag}:other")
+        client = await builders.client(tx, owner, off, planned, bare)
+    async with uow.read() as tx:
+        facts = await tx.resolution.client_facts(owner.id, client.client_id)
+    assert facts is not None
+    assert facts.apps == (
+        AppFacts(
+            id=bare.id,
+            slug=bare.slug,
+            enabled=True,
+            region=where.code,
+            db_code=where.databases[0].db_code,
+            plan_code=None,
+            plan_retired=False,
+            entitlements={},
+            service_codes=(bare.slug,),
+            settings={},
+            audiences=(),
+        ),
+        AppFacts(
+            id=planned.id,
+            slug=planned.slug,
+            enabled=True,
+            region=where.code,
+            db_code=where.databases[0].db_code,
+            plan_code=active.code,
+            plan_retired=False,
+            entitlements={"units": 10, "seats": 3},
+            service_codes=(first, second),
+            settings={"token_lifetimes.access_token_seconds": 300},
+            audiences=(f"https://{tag}.example.com", f"urn:{tag}:z"),
+        ),
+        AppFacts(
+            id=off.id,
+            slug=off.slug,
+            enabled=False,
+            region="",
+            db_code="",
+            plan_code=retired.code,
+            plan_retired=True,
+            entitlements={"units": 1},
+            service_codes=(off.slug,),
+            settings={},
+            audiences=(),
+        ),
+    )
 
 
-async def test_client_without_roles_for_the_app_gets_nothing(uow: Any) -> None:
+async def test_client_facts_list_every_role_with_its_app_and_permissions(uow: Any) -> None:
     async with uow.transaction() as tx:
         owner = await builders.tenant(tx)
         target = await builders.app(tx, owner)
         elsewhere = await builders.app(tx, owner)
-        (entry,) = await _ids(tx, owner, target.service_codes[0], "items.read")
-        other = await builders.role(tx, owner, entry, app=elsewhere)
-        bare = await builders.client(tx, owner, target)
-        bound_elsewhere = await builders.client(tx, owner, target)
-        await tx.clients.set_roles(bound_elsewhere.id, [other.id])
-        resolution = tx.resolution
-        codes = list(target.service_codes)
-        assert await resolution.client_roles_and_permissions(bare.id, target.id, codes) == ([], [])
-        assert await resolution.client_roles_and_permissions(
-            bound_elsewhere.id, target.id, codes
-        ) == ([], [])
+        service, other_service = target.service_codes[0], elsewhere.service_codes[0]
+        write, read = await _ids(tx, owner, service, "items.write", "items.read")
+        (foreign,) = await _ids(tx, owner, other_service, "items.admin")
+        (core,) = await _ids(tx, owner, "core", "profile.read")
+        wide = await builders.role(tx, owner, write, foreign, read, core, code=unique("b-role"))
+        local = await builders.role(tx, owner, write, app=target, code=unique("c-role"))
+        away = await builders.role(tx, owner, foreign, app=elsewhere, code=unique("a-role"))
+        empty = await builders.role(tx, owner, code=unique("d-role"))
+        await builders.role(tx, owner, read)  # held by nobody
+        client = await builders.client(tx, owner, target)
+        await tx.clients.set_roles(client.id, [wide.id, local.id, away.id, empty.id])
+    async with uow.read() as tx:
+        facts = await tx.resolution.client_facts(owner.id, client.client_id)
+    assert facts is not None
+    # Every role the client holds (the token service keeps those of one app), by code, each
+    # with its app binding and its (service, code) permissions sorted.
+    assert facts.roles == (
+        RoleFacts(away.code, elsewhere.id, ((other_service, "items.admin"),)),
+        RoleFacts(
+            wide.code,
+            None,
+            tuple(
+                sorted(
+                    [
+                        ("core", "profile.read"),
+                        (other_service, "items.admin"),
+                        (service, "items.read"),
+                        (service, "items.write"),
+                    ]
+                )
+            ),
+        ),
+        RoleFacts(local.code, target.id, ((service, "items.write"),)),
+        RoleFacts(empty.code, None, ()),
+    )
 
 
-async def test_client_roles_are_listed_even_without_permissions_in_the_services(
-    uow: Any,
-) -> None:
+async def test_client_facts_list_the_held_scopes_by_name_with_their_app(uow: Any) -> None:
+    tag = unique("sc")
     async with uow.transaction() as tx:
         owner = await builders.tenant(tx)
         target = await builders.app(tx, owner)
-        (entry,) = await _ids(tx, owner, target.service_codes[0], "items.read")
-        empty = await builders.role(tx, owner)
-        granted = await builders.role(tx, owner, entry)
+        elsewhere = await builders.app(tx, owner)
+        wide = await builders.scope(tx, owner, name=f"{tag}.c")
+        local = await builders.scope(tx, owner, target, name=f"{tag}.a")
+        away = await builders.scope(tx, owner, elsewhere, name=f"{tag}.b")
+        await builders.scope(tx, owner, name=f"{tag}.unheld")
         client = await builders.client(tx, owner, target)
-        await tx.clients.set_roles(client.id, [empty.id, granted.id])
-        resolution = tx.resolution
-        assert await resolution.client_roles_and_permissions(client.id, target.id, []) == (
-            sorted([empty.code, granted.code]),
-            [],
-        )
-        assert await resolution.client_roles_and_permissions(
-            client.id, target.id, [unique("svc")]
-        ) == (sorted([empty.code, granted.code]), [])
+        await tx.clients.set_scopes(client.id, [wide.id, local.id, away.id])
+    async with uow.read() as tx:
+        facts = await tx.resolution.client_facts(owner.id, client.client_id)
+    assert facts is not None
+    assert facts.scopes == ((local.name, target.id), (away.name, elsewhere.id), (wide.name, None))
 
 
 # -- user_roles_and_permissions -----------------------------------------------------------

@@ -74,7 +74,7 @@ def _declared_document() -> dict[str, Any]:
     from services.common.settings import Settings
     from services.gateway.app import create_app
 
-    return dict(create_app(Settings(public_url=PUBLIC_URL), None).openapi())  # type: ignore[arg-type]
+    return dict(create_app(Settings(public_url=PUBLIC_URL), None, None).openapi())  # type: ignore[arg-type]
 
 
 def operations_of(document: dict[str, Any]) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ def _principal(tenant: str, *permissions: str) -> Principal:
 
 
 def test_every_admin_operation_of_the_openapi_document_has_an_access_rule() -> None:
-    document = create_app(Settings(), None).openapi()  # type: ignore[arg-type]
+    document = create_app(Settings(), None, None).openapi()  # type: ignore[arg-type]
     operations = {
         (method.upper(), path)
         for path, methods in document["paths"].items()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from limits.aio.storage import MemoryStorage
 
-from services.gateway.rate_limits import FailedAuthLimiter
+from services.gateway.rate_limits import FailedAuthLimiter, MemoryBlocks
 
 
 def _limiter() -> FailedAuthLimiter:
-    return FailedAuthLimiter(MemoryStorage(), "3/minute", "5/minute")
+    return FailedAuthLimiter(MemoryStorage(), MemoryBlocks(), "3/minute", "5/minute")
 
 
 async def test_a_client_is_refused_once_its_failures_reach_the_limit() -> None:
@@ -55,6 +56,23 @@ async def test_a_counter_store_that_is_down_never_stops_tokens() -> None:
         async def acquire_entry(self, *args: Any, **kwargs: Any) -> bool:
             raise ConnectionError("redis is down")
 
-    limiter = FailedAuthLimiter(Down(), "1/minute", "1/minute")
+    class BlocksDown(MemoryBlocks):
+        async def until(self, keys: Any) -> list[float | None]:
+            raise ConnectionError("redis is down")
+
+    limiter = FailedAuthLimiter(Down(), BlocksDown(), "1/minute", "1/minute")
     assert await limiter.record_failure("acme", "tc_1", "10.0.0.1") == {}
     assert await limiter.refusal("acme", "tc_1", "10.0.0.1") is None
+
+
+async def test_a_full_window_blocks_until_it_frees_a_slot_and_not_before_it_is_full() -> None:
+    blocks = MemoryBlocks()
+    limiter = FailedAuthLimiter(MemoryStorage(), blocks, "2/minute", "9/minute")
+    await limiter.record_failure("acme", "tc_1", "10.0.0.1")
+    assert await blocks.until(["tessera-failed-client-auth:client:acme:tc_1:blocked"]) == [None]
+    await limiter.record_failure("acme", "tc_1", "10.0.0.1")
+    [until] = await blocks.until(["tessera-failed-client-auth:client:acme:tc_1:blocked"])
+    assert until is not None
+    refused = await limiter.refusal("acme", "tc_1", "10.0.0.7")
+    assert refused is not None
+    assert refused.retry_after >= int(until - time.time())

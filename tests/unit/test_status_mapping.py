@@ -9,7 +9,8 @@ import pytest
 
 from services.common.errors import ErrorKind, FieldViolation
 from services.common.grpc_errors import KIND_TO_CODE, RemoteError
-from services.gateway.problems import GRPC_TO_HTTP, oauth_error_response, problem_from_remote
+from services.gateway.oauth.errors import from_remote
+from services.gateway.problems import GRPC_TO_HTTP, problem_from_remote
 
 EXPECTED_HTTP = {
     "OK": 200,
@@ -86,21 +87,21 @@ def test_oauth_invalid_client_is_401_with_basic_challenge() -> None:
         "INVALID_CLIENT",
         metadata={"oauth_error": "invalid_client"},
     )
-    response = oauth_error_response(error, basic_auth_used=True)
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Basic realm="tessera"'
-    assert json.loads(bytes(response.body)) == {
+    response = from_remote(error, basic_auth_used=True).render()
+    assert response.status == 401
+    assert dict(response.headers)[b"www-authenticate"] == b'Basic realm="tessera"'
+    assert json.loads(response.body) == {
         "error": "invalid_client",
         "error_description": "Client authentication failed.",
     }
 
 
 def test_oauth_internal_errors_are_server_error_500() -> None:
-    response = oauth_error_response(
+    response = from_remote(
         RemoteError(grpc.StatusCode.INTERNAL, "ref abc"), basic_auth_used=False
-    )
-    assert response.status_code == 500
-    assert json.loads(bytes(response.body))["error"] == "server_error"
+    ).render()
+    assert response.status == 500
+    assert json.loads(response.body)["error"] == "server_error"
 
 
 @pytest.mark.parametrize(
@@ -111,8 +112,7 @@ def test_dependency_failures_are_503_with_retry_after_on_both_surfaces(
 ) -> None:
     error = RemoteError(code, "A Tessera service is unreachable; retry shortly.", "X")
     admin = problem_from_remote(error)
-    oauth = oauth_error_response(error, basic_auth_used=False)
-    for response in (admin, oauth):
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "2"
-    assert json.loads(bytes(oauth.body))["error"] == "temporarily_unavailable"
+    oauth = from_remote(error, basic_auth_used=False).render()
+    assert (admin.status_code, admin.headers["retry-after"]) == (503, "2")
+    assert (oauth.status, dict(oauth.headers)[b"retry-after"]) == (503, b"2")
+    assert json.loads(oauth.body)["error"] == "temporarily_unavailable"

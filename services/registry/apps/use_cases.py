@@ -10,7 +10,6 @@ from typing import Any, Protocol
 
 from services.common.access import needs, operator
 from services.common.auth import Principal
-from services.common.changes import ChangeBus
 from services.common.envelope import EnvelopeCipher
 from services.common.errors import (
     AlreadyExists,
@@ -46,7 +45,7 @@ from services.registry.kernel.concurrency import changed_concurrently, check_ver
 from services.registry.kernel.models import PageOf, Settings, Tenant
 from services.registry.kernel.paging import page_request
 from services.registry.kernel.ports import BaseTx, UnitOfWork
-from services.registry.kernel.scope import UseCases, Write, new_id
+from services.registry.kernel.scope import Publisher, UseCases, Write, new_id
 from services.registry.kernel.settings import merge_patch, validate_settings
 from services.registry.kernel.text import (
     display_name_key,
@@ -89,13 +88,13 @@ class AppUseCases(UseCases[AppsTx]):
     def __init__(
         self,
         uow: UnitOfWork[AppsTx],
-        changes: ChangeBus,
+        publisher: Publisher,
         now: Callable[[], datetime],
         hasher: SecretHasher,
         cipher: EnvelopeCipher,
         policy: AppPolicy,
     ) -> None:
-        super().__init__(uow, changes, now)
+        super().__init__(uow, publisher, now)
         self._hasher = hasher
         self._cipher = cipher
         self._policy = policy
@@ -379,6 +378,7 @@ class AppUseCases(UseCases[AppsTx]):
         await scope.audit(
             "app.create", "app", app.id, {"slug": slug, "client_id": credentials.client_id}
         )
+        scope.publish("app", app.id)
         return app, credentials
 
     def _fields(

@@ -18,7 +18,6 @@ from typing import Protocol
 
 from services.common.access import needs
 from services.common.auth import Principal
-from services.common.changes import ChangeBus
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, ValidationErrors
 from services.common.hashing import SecretHasher, generate_client_id
 from services.common.vocabulary import (
@@ -44,7 +43,7 @@ from services.registry.kernel.escalation import ensure_no_escalation, ensure_out
 from services.registry.kernel.models import NamedRef, PageOf, Tenant
 from services.registry.kernel.paging import page_request
 from services.registry.kernel.ports import BaseTx, UnitOfWork
-from services.registry.kernel.scope import UseCases, new_id
+from services.registry.kernel.scope import Publisher, UseCases, new_id
 from services.registry.kernel.text import validate_description, validate_display_name
 from services.registry.roles.store import RoleLookup
 from services.registry.scopes.store import ScopeLookup
@@ -69,11 +68,11 @@ class ClientUseCases(UseCases[ClientsTx]):
     def __init__(
         self,
         uow: UnitOfWork[ClientsTx],
-        changes: ChangeBus,
+        publisher: Publisher,
         now: Callable[[], datetime],
         hasher: SecretHasher,
     ) -> None:
-        super().__init__(uow, changes, now)
+        super().__init__(uow, publisher, now)
         self._hasher = hasher
 
     async def create(
@@ -129,6 +128,7 @@ class ClientUseCases(UseCases[ClientsTx]):
                 client.client_id,
                 {"apps": [a.slug for a in apps], "confidential": client.confidential},
             )
+            scope.publish("client", client.client_id)
             view = await _view(tx, scope.tenant, client)
         return view, (IssuedCredentials(client.client_id, secret) if secret else None)
 

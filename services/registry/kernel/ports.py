@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
 from services.registry.kernel.models import AuditEvent, PageOf, PageRequest, Tenant
+from services.registry.kernel.versions import VersionStore
 
 
 class TenantLookup(Protocol):
@@ -38,6 +39,8 @@ class BaseTx(Protocol):
     def tenants(self) -> TenantLookup: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def versions(self) -> VersionStore: ...
 
 
 TxT_co = TypeVar("TxT_co", covariant=True)

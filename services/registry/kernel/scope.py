@@ -13,7 +13,10 @@ A write scope, in order:
    none is due (:meth:`Write.unaudited`: nothing changed, or the platform seeding itself) —
    so no write can forget its audit record silently: it records one or states, in code
    a reviewer sees, why none is due;
-5. after the commit, publishes the change notifications (ARCHITECTURE §5);
+5. before the commit, bumps the snapshot version of every tenant (or the platform) it changed
+   and announces it on the version board (services.common.versions), so no token-service
+   cache outlives the write; after the commit, publishes the change notifications
+   (ARCHITECTURE §5);
 6. when the use case refused an escalation (:class:`EscalationDenied`), records the refused
    attempt in a unit of work of its own, since the attempt's own rolls back.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +38,7 @@ from services.common.access import Access, admit
 from services.common.auth import Principal
 from services.common.changes import Change, ChangeBus
 from services.common.errors import NotFound
+from services.common.versions import VersionBoard
 from services.common.vocabulary import CONTROL_PLANE_TENANT
 from services.registry.kernel.escalation import EscalationDenied
 from services.registry.kernel.models import AuditEvent, Tenant
@@ -153,15 +158,24 @@ class Write(Read[TxT]):
             )
 
 
+@dataclass(frozen=True)
+class Publisher:
+    """Where a write's changes go: the version board before the commit, the change bus
+    after it."""
+
+    bus: ChangeBus
+    board: VersionBoard
+
+
 class UseCases(Generic[TxT]):
-    """Base of every feature's use cases: holds the unit of work, the change bus and the
+    """Base of every feature's use cases: holds the unit of work, the publisher and the
     clock, and opens the scopes above."""
 
     def __init__(
-        self, uow: UnitOfWork[TxT], changes: ChangeBus, now: Callable[[], datetime]
+        self, uow: UnitOfWork[TxT], publisher: Publisher, now: Callable[[], datetime]
     ) -> None:
         self._uow = uow
-        self._changes = changes
+        self._publisher = publisher
         self._now = now
 
     @staticmethod
@@ -191,11 +205,14 @@ class UseCases(Generic[TxT]):
                 scope = Write(tx, principal, loaded, self._now())
                 yield scope
                 scope.ensure_recorded()
+                for changed in sorted({c.tenant for c in scope.changes}):
+                    version = await tx.versions.bump(changed)
+                    await self._publisher.board.announce(changed, version)
         except EscalationDenied as denied:
             await self._record_denial(principal, tenant, denied)
             raise
         for change in scope.changes:
-            await self._changes.publish(change)
+            await self._publisher.bus.publish(change)
 
     @asynccontextmanager
     async def read(

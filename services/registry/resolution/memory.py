@@ -5,11 +5,19 @@ resource_servers, apps)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from services.common.vocabulary import CORE_SERVICE
-from services.registry.kernel.memory import MemoryStore
-from services.registry.resolution.models import UserRecord
+from services.common.vocabulary import CORE_SERVICE, PlanStatus
+from services.registry.kernel.memory import MemoryStore, Row
+from services.registry.resolution.models import (
+    AppFacts,
+    ClientFacts,
+    RoleFacts,
+    SnapshotSecret,
+    UserRecord,
+)
 
 _DOMAIN_COLUMNS = ("allowed_domain_1", "allowed_domain_2", "allowed_domain_3")
 
@@ -32,19 +40,108 @@ class MemoryResolutionStore(MemoryStore):
         row = self._table("memberships").get((user_id, app_id))
         return None if row is None else str(row["status"])
 
-    async def client_roles_and_permissions(
-        self, client_pk: str, app_id: str, service_codes: Sequence[str]
-    ) -> tuple[list[str], list[str]]:
-        role_ids = {
-            str(link["role_id"])
-            for link in self._table("client_roles").values()
-            if link["client_pk"] == client_pk
-        }
-        roles = self._roles_of_app(role_ids, app_id, tenant_id=None)
-        if not roles:
-            return [], []
-        permissions = self._granted(roles.keys(), service_codes)
-        return sorted(roles.values()), sorted(permissions)
+    async def client_facts(self, tenant_id: str, client_id: str) -> ClientFacts | None:
+        client = next(
+            (
+                c
+                for c in self._table("clients").values()
+                if c["client_id"] == client_id and c["tenant_id"] == tenant_id
+            ),
+            None,
+        )
+        if client is None:
+            return None
+        pk = str(client["id"])
+        secrets = sorted(
+            (s for s in self._table("client_secrets").values() if s["client_pk"] == pk),
+            key=lambda s: s["id"],
+        )
+        secrets.sort(key=lambda s: s["created_at"], reverse=True)
+        apps = self._table("apps")
+        served = sorted(
+            (apps[link["app_id"]] for link in self._links("client_apps", pk, "app_id", apps)),
+            key=lambda a: a["slug"],
+        )
+        servers = sorted(self._table("resource_servers").values(), key=lambda r: r["audience"])
+        roles = self._table("roles")
+        held = sorted(
+            (roles[link["role_id"]] for link in self._links("client_roles", pk, "role_id", roles)),
+            key=lambda r: r["code"],
+        )
+        scopes = self._table("scopes")
+        named = sorted(
+            (
+                scopes[link["scope_id"]]
+                for link in self._links("client_scopes", pk, "scope_id", scopes)
+            ),
+            key=lambda s: s["name"],
+        )
+        return ClientFacts(
+            client_pk=pk,
+            client_id=str(client["client_id"]),
+            enabled=bool(client["enabled"]),
+            confidential=bool(client["confidential"]),
+            grant_types=tuple(client["grant_types"]),
+            secrets=tuple(
+                SnapshotSecret(
+                    id=str(s["id"]),
+                    hash=str(s["secret_hash"]),
+                    created_at=s["created_at"],
+                    expires_at=s["expires_at"],
+                    last_used_at=s["last_used_at"],
+                )
+                for s in secrets
+            ),
+            apps=tuple(
+                self._app_facts(app, [r["audience"] for r in servers if r["app_id"] == app["id"]])
+                for app in served
+            ),
+            roles=tuple(
+                RoleFacts(
+                    code=str(role["code"]),
+                    app_id=role["app_id"],
+                    permissions=tuple(sorted(self._permissions_of(str(role["id"])))),
+                )
+                for role in held
+            ),
+            scopes=tuple((str(s["name"]), s["app_id"]) for s in named),
+        )
+
+    def _links(self, table: str, client_pk: str, column: str, targets: dict[Any, Row]) -> list[Row]:
+        return [
+            link
+            for link in self._table(table).values()
+            if link["client_pk"] == client_pk and link[column] in targets
+        ]
+
+    def _app_facts(self, app: Row, audiences: list[str]) -> AppFacts:
+        region = self._table("regions").get(app["region_id"]) if app["region_id"] else None
+        plan = self._table("plans").get(app["plan_id"]) if app["plan_id"] else None
+        return AppFacts(
+            id=str(app["id"]),
+            slug=str(app["slug"]),
+            enabled=bool(app["enabled"]),
+            region=str(region["code"]) if region else "",
+            db_code=str(app["db_code"] or ""),
+            plan_code=(str(plan["code"]) if plan else None) if app["plan_id"] else None,
+            plan_retired=bool(app["plan_id"])
+            and (plan is None or plan["status"] == PlanStatus.RETIRED.value),
+            entitlements=dict(plan["limits"]) if plan else {},
+            service_codes=tuple(app["service_codes"]),
+            settings=copy.deepcopy(dict(app["settings"])),
+            audiences=tuple(audiences),
+        )
+
+    def _permissions_of(self, role_id: str) -> list[tuple[str, str]]:
+        permissions = self._table("permissions")
+        return [
+            (
+                str(permissions[g["permission_id"]]["service_code"]),
+                str(permissions[g["permission_id"]]["code"]),
+            )
+            for g in self._table("role_permissions").values()
+            if g["role_id"] == role_id and g["permission_id"] in permissions
+        ]
 
     async def user_roles_and_permissions(
         self, tenant_id: str, user_id: str, app_id: str, service_codes: Sequence[str]

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.registry.resolution.models import UserRecord
+from services.registry.resolution.models import ClientFacts, UserRecord
 
 
 class ResolutionStore(Protocol):
     async def user(self, tenant_id: str, user_id: str) -> UserRecord | None: ...
     async def membership_status(self, user_id: str, app_id: str) -> str | None: ...
-    async def client_roles_and_permissions(
-        self, client_pk: str, app_id: str, service_codes: Sequence[str]
-    ) -> tuple[list[str], list[str]]:
-        """The client's tenant-wide roles and roles of this app (codes, sorted), and their
-        permissions within the app's service codes (sorted, without duplicates)."""
+    async def client_facts(self, tenant_id: str, client_id: str) -> ClientFacts | None:
+        """The client ``client_id`` of tenant ``tenant_id`` with everything its tokens are
+        decided from; None when the tenant has no such client (another tenant's client is
+        none of its business). A constant number of indexed queries, however many apps,
+        roles or permissions the client has."""
         ...
 
     async def user_roles_and_permissions(

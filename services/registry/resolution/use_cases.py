@@ -1,9 +1,9 @@
-"""The token service's read model: who is this client or user in this app, carrying what.
+"""The token service's read model.
 
-One call per token request (ARCHITECTURE §5): authenticate the client (or load the user), pick
-the app, apply the issuance rules (enabled app, active plan, active membership, enabled user)
-and return roles, the permission union over the app's service codes (plus the core catalog for
-users), entitlements, scopes, audiences and the user's token version.
+Clients: the facts behind a client's tokens as one snapshot at known versions; the token
+service authenticates the client, applies the issuance rules and caches the snapshot
+(services.token). Users: what a user's token for one app carries (enabled user, active
+membership, the core catalog), until sign-in moves those rules to the token service too.
 """
 
 from __future__ import annotations
@@ -17,22 +17,21 @@ import structlog
 from services.common import oauth_errors as oauth
 from services.common.access import service
 from services.common.auth import Principal
-from services.common.changes import ChangeBus
-from services.common.errors import NotFound, PermissionDenied
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.hashing import SecretHasher
+from services.common.versions import PLATFORM
 from services.common.vocabulary import PlanStatus
 from services.registry.apps.lookup import app_of
 from services.registry.apps.models import App
 from services.registry.apps.store import AppLookup
-from services.registry.clients.models import Client
 from services.registry.clients.store import ClientAuthentication
 from services.registry.kernel.models import Tenant
 from services.registry.kernel.ports import BaseTx, UnitOfWork
-from services.registry.kernel.scope import UseCases
+from services.registry.kernel.scope import Publisher, UseCases
 from services.registry.plans.store import PlanLookup
-from services.registry.resolution.authentication import ClientAuthenticator, SecretUpkeep
-from services.registry.resolution.models import GrantContext, UserGrantContext
+from services.registry.resolution.models import ClientSnapshot, GrantContext, UserGrantContext
 from services.registry.resolution.origins import domain_of_origin, origin_allowed
+from services.registry.resolution.snapshots import assemble_snapshot
 from services.registry.resolution.store import ResolutionStore
 
 RESOLVE = service("token")
@@ -55,59 +54,71 @@ class ResolutionUseCases(UseCases[ResolutionTx]):
     def __init__(
         self,
         uow: UnitOfWork[ResolutionTx],
-        changes: ChangeBus,
+        publisher: Publisher,
         now: Callable[[], datetime],
         hasher: SecretHasher,
         default_access_token_seconds: int,
     ) -> None:
-        super().__init__(uow, changes, now)
-        self._authenticator = ClientAuthenticator(hasher)
+        super().__init__(uow, publisher, now)
+        self._hasher = hasher
         self._default_lifetime = default_access_token_seconds
 
-    async def resolve_client(
-        self,
-        principal: Principal,
-        tenant: str,
-        client_id: str,
-        client_secret: str,
-        app_ref: str,
-        grant_type: str,
-    ) -> GrantContext:
-        """Authenticate a client (services.registry.resolution.authentication) and resolve
-        what its tokens carry. A disabled app or a retired plan blocks issuance (TrueParser
-        seed)."""
+    async def client_snapshot(
+        self, principal: Principal, tenant: str, client_id: str, *, restore_board: bool = False
+    ) -> ClientSnapshot:
+        """The facts behind ``client_id``'s tokens in ``tenant``, at the versions read first
+        (services.common.versions: facts are never older than the versions they are cached
+        under). An unknown tenant, an unknown client and another tenant's client all come back
+        as not found, with the asked tenant's version so the token service may cache that.
+
+        ``restore_board``: the token service found no announced version for the tenant or the
+        platform (a board that restarted empty). The committed versions are announced again
+        while their rows are held, so no write in flight can be overtaken; only for a tenant
+        that exists (made-up names leave nothing on the board)."""
+        if restore_board:
+            async with self.write(principal, RESOLVE) as scope:
+                owner = await scope.tx.tenants.get(tenant)
+                if owner is not None:
+                    held = await scope.tx.versions.hold([tenant, PLATFORM])
+                    for announced, version in held.items():
+                        await self._publisher.board.remember(announced, version)
+                scope.unaudited("restoring the version board, not an administrative change")
+                return await self._snapshot(scope.tx, tenant, client_id)
         async with self.read(principal, RESOLVE) as scope:
-            tx = scope.tx
-            credentials = await tx.clients.credentials(client_id)
-            upkeep = self._authenticator.authenticate(
-                credentials, tenant, client_secret, grant_type, self._now()
+            return await self._snapshot(scope.tx, tenant, client_id)
+
+    async def _snapshot(self, tx: ResolutionTx, tenant: str, client_id: str) -> ClientSnapshot:
+        versions = await tx.versions.read([tenant, PLATFORM])
+        owner = await tx.tenants.get(tenant)
+        facts = await tx.resolution.client_facts(owner.id, client_id) if owner else None
+        if owner is None or facts is None:
+            return ClientSnapshot(
+                tenant_version=versions[tenant],
+                platform_version=versions[PLATFORM],
+                tenant=tenant,
+                tenant_id=owner.id if owner else "",
             )
-            owner = await tx.tenants.get(tenant)
-            client = await tx.clients.get(client_id)
-            if owner is None or client is None:  # deleted meanwhile
-                raise oauth.invalid_client()
-            if grant_type not in client.grant_types:
-                raise oauth.unauthorized_client(
-                    "GRANT_TYPE_NOT_ALLOWED", f"This client may not use the {grant_type} grant."
-                )
-            app = await _client_app(tx, client, app_ref)
-            context = await self._app_context(tx, owner, app, client.client_id, client.confidential)
-            roles, permissions = await tx.resolution.client_roles_and_permissions(
-                client.id, app.id, list(app.service_codes)
-            )
-            scopes = [
-                s.name for s in await tx.clients.scopes(client.id) if s.app_id in (None, app.id)
-            ]
-        if upkeep is not None:
-            await self._keep_up(principal, upkeep)
-        return GrantContext(
-            **{
-                **vars(context),
-                "roles": tuple(roles),
-                "permissions": tuple(permissions),
-                "scopes": tuple(scopes),
-            }
+        return assemble_snapshot(
+            facts, owner, versions[tenant], versions[PLATFORM], self._default_lifetime
         )
+
+    async def record_secret_use(
+        self, principal: Principal, secret_id: str, used_at: datetime, rehash: str
+    ) -> None:
+        """Bookkeeping of a secret the token service accepted: its last-used time, and its
+        hash under the current pepper when it was made under an older one (so the old pepper
+        can be retired). Not an administrative change: nothing is audited or published."""
+        self.authorize(principal, RESOLVE)
+        if rehash and not self._hasher.is_current(rehash):
+            raise InvalidArgument(
+                "REHASH_INVALID", "rehash is not a keyed hash under the current pepper."
+            )
+        async with self.write(principal, None) as scope:
+            await scope.tx.clients.mark_secret_used(secret_id, used_at)
+            if rehash:
+                await scope.tx.clients.replace_secret_hash(secret_id, rehash)
+                log.info("client secret re-hashed under the current pepper", secret=secret_id)
+            scope.unaudited("bookkeeping of a secret's use, not an administrative change")
 
     async def resolve_user(
         self, principal: Principal, tenant: str, app_ref: str, user_id: str, client_id: str
@@ -197,37 +208,3 @@ class ResolutionUseCases(UseCases[ResolutionTx]):
             access_token_seconds=int(lifetime),
             audiences=tuple(await tx.resolution.app_audiences(app.id)),
         )
-
-    async def _keep_up(self, principal: Principal, upkeep: SecretUpkeep) -> None:
-        async with self.write(principal, None) as scope:
-            clients = scope.tx.clients
-            if upkeep.touch:
-                await clients.mark_secret_used(upkeep.secret_id, scope.now)
-            if upkeep.rehash is not None:
-                await clients.replace_secret_hash(upkeep.secret_id, upkeep.rehash)
-                log.info(
-                    "client secret re-hashed under the current pepper", secret=upkeep.secret_id
-                )
-            scope.unaudited("bookkeeping of a secret's use, not an administrative change")
-
-
-async def _client_app(tx: ResolutionTx, client: Client, app_ref: str) -> App:
-    apps = [
-        a
-        for a in [await tx.apps.get_by_id(i, with_client_ids=False) for i in client.app_ids]
-        if a is not None
-    ]
-    if app_ref:
-        match = next((a for a in apps if app_ref in (a.slug, a.id)), None)
-        if match is None:
-            raise oauth.invalid_request(
-                "APP_NOT_SERVED", f"This client does not serve an app {app_ref!r}."
-            )
-        return match
-    if len(apps) == 1:
-        return apps[0]
-    if not apps:
-        raise oauth.unauthorized_client("CLIENT_HAS_NO_APP", "This client serves no app.")
-    raise oauth.invalid_request(
-        "APP_REQUIRED", "This client serves several apps; name one with the 'app' parameter."
-    )

@@ -10,7 +10,6 @@ from typing import Protocol
 
 from services.common.access import Access, operator
 from services.common.auth import Principal
-from services.common.changes import ChangeBus
 from services.common.errors import InvalidArgument, ValidationErrors
 from services.common.hashing import SecretHasher
 from services.common.vocabulary import (
@@ -29,7 +28,7 @@ from services.registry.kernel.concurrency import changed_concurrently, check_ver
 from services.registry.kernel.models import DEFAULT_TENANT_SETTINGS, PageOf, Settings, Tenant
 from services.registry.kernel.paging import page_request
 from services.registry.kernel.ports import UnitOfWork
-from services.registry.kernel.scope import UseCases, load_tenant, new_id
+from services.registry.kernel.scope import Publisher, UseCases, load_tenant, new_id
 from services.registry.kernel.settings import merge_patch, validate_settings
 from services.registry.kernel.text import validate_display_name
 from services.registry.tenants.models import TenantDraft, TenantPatch
@@ -61,12 +60,12 @@ class TenantUseCases(UseCases[TenantsTx]):
     def __init__(
         self,
         uow: UnitOfWork[TenantsTx],
-        changes: ChangeBus,
+        publisher: Publisher,
         now: Callable[[], datetime],
         hasher: SecretHasher,
         defaults: TenantDefaults,
     ) -> None:
-        super().__init__(uow, changes, now)
+        super().__init__(uow, publisher, now)
         self._hasher = hasher
         self._defaults = defaults
 
@@ -125,6 +124,7 @@ class TenantUseCases(UseCases[TenantsTx]):
                 {"admin_client_id": credentials.client_id},
                 tenant=tenant,
             )
+            scope.publish("tenant", tenant.id, tenant_slug=tenant.slug)
         return tenant, credentials
 
     async def get(self, principal: Principal, slug: str) -> Tenant:
@@ -243,6 +243,8 @@ class TenantUseCases(UseCases[TenantsTx]):
                         {"source": "TESSERA_BOOTSTRAP_ADMIN_SECRET"},
                         tenant=tenant,
                     )
+                if created or configured:
+                    scope.publish("client", admin_client_id, tenant_slug=tenant.slug)
                 changed = changed or created or configured
         return changed
 

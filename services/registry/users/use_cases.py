@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from services.common.access import needs
 from services.common.auth import Principal
-from services.common.changes import ChangeBus
 from services.common.errors import AlreadyExists, ValidationErrors
 from services.common.vocabulary import UserStatus
 from services.registry.kernel.concurrency import changed_concurrently, check_version
@@ -24,7 +23,7 @@ from services.registry.kernel.escalation import ensure_no_escalation
 from services.registry.kernel.models import PageOf, Tenant
 from services.registry.kernel.paging import page_request
 from services.registry.kernel.ports import BaseTx, UnitOfWork
-from services.registry.kernel.scope import UseCases, new_id
+from services.registry.kernel.scope import Publisher, UseCases, new_id
 from services.registry.kernel.text import checked, parse_status_filter
 from services.registry.roles.lookup import role_grants, role_of
 from services.registry.roles.store import RoleLookup
@@ -66,11 +65,11 @@ class UserUseCases(UseCases[UsersTx]):
     def __init__(
         self,
         uow: UnitOfWork[UsersTx],
-        changes: ChangeBus,
+        publisher: Publisher,
         now: Callable[[], datetime],
         passwords: PasswordHashing,
     ) -> None:
-        super().__init__(uow, changes, now)
+        super().__init__(uow, publisher, now)
         self._passwords = passwords
 
     async def _hash(self, password: str) -> str:

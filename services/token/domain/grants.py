@@ -13,42 +13,21 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 
 from services.common import oauth_errors as oauth
 from services.common.vocabulary import SERVICE_TOKEN_AUDIENCE, SUPPORTED_GRANT_TYPES, GrantType
+from services.token.domain.authentication import ClientAuthenticator
+from services.token.domain.issuance import Grant, decide
 from services.token.domain.keys import KeyService
+from services.token.domain.secret_upkeep import SecretUpkeepReporter
+from services.token.domain.snapshot_cache import SnapshotCache
+from services.token.domain.snapshots import AppGrant, ClientSnapshot
 
 CLIENT_CREDENTIALS = GrantType.CLIENT_CREDENTIALS.value
-
-
-@dataclass(frozen=True)
-class ClientContext:
-    """What the registry says a client may carry in one app (resolved per request)."""
-
-    tenant: str
-    client_id: str
-    app_id: str
-    app_code: str
-    region: str
-    db_code: str
-    roles: tuple[str, ...]
-    permissions: tuple[str, ...]
-    has_plan: bool
-    entitlements: dict[str, int]
-    access_token_seconds: int
-    scopes: tuple[str, ...] = ()
-    audiences: tuple[str, ...] = ()
-
-
-class ClientResolver(Protocol):
-    async def resolve_client(
-        self, tenant: str, client_id: str, client_secret: str, app: str, grant_type: str
-    ) -> ClientContext:
-        """Authenticate the client and resolve its grant context, or raise a domain error."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -76,18 +55,24 @@ class TokenService:
     def __init__(
         self,
         keys: KeyService,
-        resolver: ClientResolver,
+        snapshots: SnapshotCache,
+        authenticator: ClientAuthenticator,
+        upkeep: SecretUpkeepReporter,
         issuer: Callable[[str], str],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
-        self._resolver = resolver
+        self._snapshots = snapshots
+        self._authenticator = authenticator
+        self._upkeep = upkeep
         self._issuer = issuer
         self._clock = clock
 
     async def exchange(self, request: TokenRequest) -> IssuedToken:
-        """Run the requested grant (RFC 6749 §4.4 for client_credentials)."""
+        """Run the requested grant (RFC 6749 §4.4 for client_credentials): authenticate the
+        client (services.token.domain.authentication), apply the issuance rules
+        (services.token.domain.issuance), sign."""
         if not request.grant_type:
             raise oauth.invalid_request(
                 "GRANT_TYPE_MISSING", "The grant_type parameter is required."
@@ -96,52 +81,60 @@ class TokenService:
             raise oauth.unsupported_grant_type(request.grant_type)
         if not request.client_id:
             raise oauth.invalid_client("Client authentication is required (Basic or form).")
-        context = await self._resolver.resolve_client(
-            request.tenant,
-            request.client_id,
+        client = await self._snapshots.get(request.tenant, request.client_id)
+        upkeep = self._authenticator.authenticate(
+            client,
             request.client_secret,
-            request.app,
             request.grant_type,
+            datetime.fromtimestamp(self._clock(), UTC),
         )
-        scopes = _requested_scopes(request.scope, context.scopes)
-        audience = _audience(request.resource, context, self._app_audience(context))
-        return await self._sign_machine_token(context, scopes, audience)
+        grant = decide(
+            client,
+            request.grant_type,
+            request.app,
+            request.scope,
+            request.resource,
+            lambda app: self._app_audience(client.tenant, app),
+        )
+        if upkeep is not None:
+            self._upkeep.report(upkeep)
+        return await self._sign_machine_token(client, grant)
 
-    def _app_audience(self, context: ClientContext) -> str:
+    def _app_audience(self, tenant: str, app: AppGrant) -> str:
         """The default ``aud``: the issuer-qualified app, unique platform-wide (two tenants'
         apps with the same slug never share an audience; ARCHITECTURE §3)."""
-        return f"{self._issuer(context.tenant)}/apps/{context.app_code}"
+        return f"{self._issuer(tenant)}/apps/{app.slug}"
 
-    async def _sign_machine_token(
-        self, context: ClientContext, scopes: list[str], audience: str | list[str]
-    ) -> IssuedToken:
-        key = await self._keys.signing_key(context.tenant)
+    async def _sign_machine_token(self, client: ClientSnapshot, grant: Grant) -> IssuedToken:
+        key = await self._keys.signing_key(client.tenant)
         now = int(self._clock())
-        lifetime = context.access_token_seconds
+        app = grant.app
+        lifetime = app.access_token_seconds
+        scope = " ".join(grant.scopes)
         claims: dict[str, Any] = {
-            "iss": self._issuer(context.tenant),
-            "sub": context.client_id,
-            "aud": audience,
+            "iss": self._issuer(client.tenant),
+            "sub": client.client_id,
+            "aud": grant.audience,
             "exp": now + lifetime,
             "nbf": now,
             "iat": now,
             "jti": secrets.token_urlsafe(16),
-            "client_id": context.client_id,
-            "scope": " ".join(scopes),
-            "tenant": context.tenant,
-            "app_id": context.app_id,
-            "app_code": context.app_code,
-            "roles": list(context.roles),
-            "permissions": list(context.permissions),
-            "region": context.region,
-            "db_code": context.db_code,
+            "client_id": client.client_id,
+            "scope": scope,
+            "tenant": client.tenant,
+            "app_id": app.id,
+            "app_code": app.slug,
+            "roles": list(app.roles),
+            "permissions": list(app.permissions),
+            "region": app.region,
+            "db_code": app.db_code,
         }
-        if context.has_plan:
-            claims["entitlements"] = dict(context.entitlements)
+        if app.has_plan:
+            claims["entitlements"] = dict(app.entitlements)
         token = jwt.encode(
             claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"}
         )
-        return IssuedToken(access_token=token, expires_in=lifetime, scope=" ".join(scopes))
+        return IssuedToken(access_token=token, expires_in=lifetime, scope=scope)
 
 
 async def mint_service_token(
@@ -175,31 +168,3 @@ async def mint_service_token(
         claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"}
     )
     return token, float(now + ttl)
-
-
-def _requested_scopes(scope: str, allowed: tuple[str, ...]) -> list[str]:
-    """RFC 6749 §3.3: an unknown scope is refused (invalid_scope), never silently dropped."""
-    requested = [s for s in scope.split(" ") if s]
-    unknown = [s for s in requested if s not in allowed]
-    if unknown:
-        raise oauth.invalid_scope(
-            f"The client may not request the scope(s) {' '.join(unknown)!r}; "
-            "ask an administrator to allow them on the client."
-        )
-    return list(dict.fromkeys(requested))
-
-
-def _audience(
-    resource: tuple[str, ...], context: ClientContext, app_audience: str
-) -> str | list[str]:
-    """RFC 8707 resource indicators narrow the audience to the app itself or its resource
-    servers; without one the audience is the issuer-qualified app."""
-    if not resource:
-        return app_audience
-    allowed = {app_audience, *context.audiences}
-    unknown = [r for r in resource if r not in allowed]
-    if unknown:
-        raise oauth.invalid_target(
-            f"The resource(s) {', '.join(unknown)} are not served by app {context.app_code!r}.",
-        )
-    return resource[0] if len(resource) == 1 else list(resource)

@@ -17,6 +17,7 @@ from services.common.changes import Change, ChangeBus, InProcessChangeBus
 from services.common.envelope import EnvelopeCipher, Keyring
 from services.common.errors import DomainError
 from services.common.hashing import PepperRing, SecretHasher
+from services.common.versions import InProcessVersionBoard, VersionBoard
 from services.common.vocabulary import (
     CONTROL_PLANE_PERMISSIONS,
     CONTROL_PLANE_TENANT,
@@ -28,6 +29,7 @@ from services.registry.features import Features, RegistryConfig, build_features
 from services.registry.kernel.memory import MemoryDatabase, MemoryTables
 from services.registry.kernel.models import AuditEvent, PageRequest, Tenant
 from services.registry.kernel.ports import UnitOfWork
+from services.registry.kernel.scope import Publisher
 from services.registry.regions.models import Region, RegionDraft
 from services.registry.stores import MemoryStores, memory_unit_of_work
 from services.registry.tenants.models import TenantDraft
@@ -102,6 +104,7 @@ def features(
     uow: Any = None,
     *,
     changes: ChangeBus | None = None,
+    board: VersionBoard | None = None,
     now: Callable[[], datetime] | None = None,
     peppers: str = PEPPERS,
     secret_hasher: SecretHasher | None = None,
@@ -111,13 +114,17 @@ def features(
 ) -> Features:
     """Every registry feature over ``uow`` (fresh in-memory stores by default).
 
-    By default changes go to an in-process bus, the time is always ``NOW``, generated secrets
-    are hashed under ``peppers`` and passwords by :class:`FastPasswords`; ``secret_hasher``
-    replaces the hasher over ``peppers`` (e.g. one that counts its checks). ``production``
-    turns on the stricter URL policy and ``app_limit`` is a new tenant's default app limit."""
+    By default changes go to an in-process bus and versions to an in-process board, the time
+    is always ``NOW``, generated secrets are hashed under ``peppers`` and passwords by
+    :class:`FastPasswords`; ``secret_hasher`` replaces the hasher over ``peppers`` (e.g. one
+    that counts its checks). ``production`` turns on the stricter URL policy and
+    ``app_limit`` is a new tenant's default app limit."""
     return build_features(
         uow if uow is not None else memory_unit_of_work(),
-        changes=changes if changes is not None else InProcessChangeBus(),
+        publisher=Publisher(
+            changes if changes is not None else InProcessChangeBus(),
+            board if board is not None else InProcessVersionBoard(),
+        ),
         now=now if now is not None else lambda: NOW,
         secret_hasher=secret_hasher or SecretHasher(PepperRing.parse(peppers)),
         password_hasher=password_hasher or FastPasswords(),

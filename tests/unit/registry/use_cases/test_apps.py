@@ -48,7 +48,10 @@ class World:
     bus: fakes.RecordingBus
 
     async def app(self, slug: str = "billing", **draft: Any) -> tuple[App, IssuedCredentials]:
-        return await self.features.apps.create(ADMIN, "acme", new(slug, **draft))
+        """Create an app; what its creation published is not what the test looks at."""
+        created = await self.features.apps.create(ADMIN, "acme", new(slug, **draft))
+        self.bus.changes.clear()
+        return created
 
     async def stored(self, ref: str) -> App:
         return await self.features.apps.get(ADMIN, "acme", ref)
@@ -67,6 +70,7 @@ async def world(*, production: bool = False) -> World:
     uow, bus = memory_unit_of_work(), fakes.RecordingBus()
     features = fakes.features(uow, changes=bus, production=production)
     await fakes.seeded(features)
+    bus.changes.clear()
     return World(features, uow, bus)
 
 
@@ -637,6 +641,12 @@ async def test_a_change_is_audited_naming_the_fields_sent() -> None:
     (event,) = await w.events("app.update")
     assert (event.target_type, event.target_id, event.actor_id) == ("app", app.id, "tc_admin")
     assert event.details == {"fields": ["description"]}
+
+
+async def test_creating_an_app_is_published() -> None:
+    w = await world()
+    app, _ = await w.features.apps.create(ADMIN, "acme", new())
+    assert w.bus.changes == [Change("acme", "app", app.id)]
 
 
 async def test_disabling_an_app_is_published_after_it_is_committed() -> None:

@@ -5,7 +5,7 @@ events and change notifications each write leaves behind."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,11 +34,11 @@ from services.registry.kernel.models import AuditEvent
 from services.registry.roles.models import PermissionRef, RoleDraft
 from services.registry.tenants.models import TenantDraft
 from tests.unit.registry import fakes
+from tests.unit.token.fakes import TokenWorld, close_worlds, token_world
 
 ADMIN = fakes.tenant_admin("acme")
 # Holds only the client permissions: outranks plain clients, not the tenant's admin client.
 JUNIOR = fakes.tenant_admin("acme", "client:read", "client:write", subject="tc_junior")
-TOKEN = fakes.service("token")
 
 
 @dataclass
@@ -49,19 +49,26 @@ class World:
     hasher: SecretHasher
     billing: App
     shop: App
+    tokens: TokenWorld
+
+
+@pytest.fixture(autouse=True)
+async def _close_token_worlds() -> AsyncIterator[None]:
+    yield
+    await close_worlds()
 
 
 async def world() -> World:
-    """Tenant ``acme`` with apps ``billing`` and ``shop``, a recording bus and a clock that
-    only moves when told to."""
-    bus, clock = fakes.RecordingBus(), fakes.Clock()
+    """Tenant ``acme`` with apps ``billing`` and ``shop``, a recording bus, a clock that only
+    moves when told to, and a token service in front of the registry (sharing its version
+    board, as in one process)."""
+    bus = fakes.RecordingBus()
+    tokens = await token_world(changes=bus)
     hasher = SecretHasher(PepperRing.parse(fakes.PEPPERS))
-    features = fakes.features(changes=bus, now=clock, secret_hasher=hasher)
-    seeded = await fakes.seeded(features)
-    billing, _ = await fakes.app(seeded, "billing")
-    shop, _ = await fakes.app(seeded, "shop")
+    billing, _ = await fakes.app(tokens.seeded, "billing")
+    shop, _ = await fakes.app(tokens.seeded, "shop")
     bus.changes.clear()
-    return World(features, bus, clock, hasher, billing, shop)
+    return World(tokens.features, bus, tokens.clock, hasher, billing, shop, tokens)
 
 
 async def new_client(
@@ -74,17 +81,22 @@ async def new_client(
     )
 
 
+async def test_creating_a_client_is_published() -> None:
+    w = await world()
+    view, _ = await new_client(w, "billing")
+    assert w.bus.changes[-1:] == [Change("acme", "client", view.client.client_id)]
+
+
 async def events(w: World, action: str) -> list[AuditEvent]:
     page = await w.features.audit.search(fakes.operator(), "acme", 200, 0, action, "")
     return page.items
 
 
 async def authenticates(w: World, client_id: str, secret: str) -> bool:
-    """Whether the token service gets a grant for this client with this secret."""
+    """Whether the token service mints a client_credentials token for this client with this
+    secret (right after the write under test: its cached snapshot must not outlive it)."""
     try:
-        await w.features.resolution.resolve_client(
-            TOKEN, "acme", client_id, secret, "", "client_credentials"
-        )
+        await w.tokens.exchange(client_id, secret)
     except Unauthenticated as refused:
         if refused.reason != "INVALID_CLIENT":
             raise

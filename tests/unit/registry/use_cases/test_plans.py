@@ -45,7 +45,9 @@ async def world() -> World:
     """A bootstrapped platform with region ``eu`` and tenant ``acme``, no plan yet."""
     uow, bus = memory_unit_of_work(), fakes.RecordingBus()
     features = fakes.features(uow, changes=bus)
-    return World(features, uow, bus, await fakes.seeded(features))
+    seeded = await fakes.seeded(features)
+    bus.changes.clear()
+    return World(features, uow, bus, seeded)
 
 
 # -- who may call -------------------------------------------------------------------------------

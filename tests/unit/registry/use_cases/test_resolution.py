@@ -1,32 +1,29 @@
-"""Resolution use cases driven directly over the in-memory stores: what the token service learns
-about a client or a user in one app (ARCHITECTURE §3 and §5), the issuance rules (enabled app,
-active plan, enabled user, active membership), client authentication without an oracle (§7),
-the CORS origin check, and secret hashes moving to a new pepper on their next use."""
+"""Resolution use cases driven directly over the in-memory stores: the facts the token service
+decides a client's tokens from, as one snapshot at known versions (ARCHITECTURE §3 and §5), the
+bookkeeping of a secret it accepted, what a user's token for one app carries and its issuance
+rules (enabled app, enabled user, active membership), and the CORS origin check. The client
+rules themselves (authentication, issuance) are the token service's: tests/unit/token."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from services.common.errors import (
-    DomainError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-)
+from services.common.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from services.common.hashing import PepperRing, SecretHasher
-from services.registry.apps.models import App, AppDraft, AppPatch
+from services.common.versions import InProcessVersionBoard
+from services.registry.apps.models import App, AppPatch
 from services.registry.catalog.models import PermissionDeclaration
 from services.registry.clients.models import ClientDraft, ClientPatch
 from services.registry.features import Features
 from services.registry.groups.models import GroupDraft
 from services.registry.kernel.models import PageRequest
 from services.registry.plans.models import PlanDraft, PlanPatch
-from services.registry.resolution.models import GrantContext
+from services.registry.resolution.models import ClientSnapshot, SnapshotApp, SnapshotSecret
 from services.registry.resolution.use_cases import ResolutionUseCases
 from services.registry.resource_servers.models import ResourceServerDraft
 from services.registry.roles.models import PermissionRef, RoleDraft
@@ -37,20 +34,7 @@ from tests.unit.registry import fakes
 
 ADMIN = fakes.tenant_admin("acme")
 TOKEN = fakes.service("token")
-PEPPER_1 = "1:" + "p" * 43
 PEPPER_2 = "2:" + "q" * 43
-
-
-class CountingHasher(SecretHasher):
-    """Counts keyed-hash checks: the work an authentication does."""
-
-    def __init__(self, ring: PepperRing) -> None:
-        super().__init__(ring)
-        self.verifications = 0
-
-    def verify(self, secret: str, stored: str) -> bool:
-        self.verifications += 1
-        return super().verify(secret, stored)
 
 
 @dataclass
@@ -58,18 +42,20 @@ class World:
     features: Features
     uow: Any
     bus: fakes.RecordingBus
+    board: InProcessVersionBoard
     clock: fakes.Clock
-    hasher: CountingHasher
+    hasher: SecretHasher
     billing: App
     shop: App
 
 
 async def world() -> World:
     """Tenant ``acme`` with apps ``billing`` and ``shop`` (catalogs ``invoice:*`` and
-    ``order:read``), a recording bus, a counting hasher and a clock moved by hand."""
+    ``order:read``), a recording bus, a version board and a clock moved by hand."""
     uow, bus, clock = memory_unit_of_work(), fakes.RecordingBus(), fakes.Clock()
-    hasher = CountingHasher(PepperRing.parse(fakes.PEPPERS))
-    features = fakes.features(uow, changes=bus, now=clock, secret_hasher=hasher)
+    board = InProcessVersionBoard()
+    hasher = SecretHasher(PepperRing.parse(fakes.PEPPERS))
+    features = fakes.features(uow, changes=bus, board=board, now=clock, secret_hasher=hasher)
     seeded = await fakes.seeded(features)
     billing, _ = await fakes.app(seeded, "billing", allowed_domains=("app.example.com",))
     shop, _ = await fakes.app(seeded, "shop", allowed_domains=("localhost:3000",))
@@ -82,7 +68,7 @@ async def world() -> World:
     )
     await catalog.register(ADMIN, "acme", "shop", [PermissionDeclaration("order:read")])
     bus.changes.clear()
-    return World(features, uow, bus, clock, hasher, billing, shop)
+    return World(features, uow, bus, board, clock, hasher, billing, shop)
 
 
 async def role(w: World, code: str, *permissions: str, app: str = "") -> None:
@@ -100,17 +86,6 @@ async def client(w: World, *apps: str, **draft: Any) -> tuple[str, str]:
         ClientDraft(display_name=draft.pop("display_name", "Worker"), apps=apps, **draft),
     )
     return view.client.client_id, issued.client_secret if issued else ""
-
-
-async def resolve(
-    w: World,
-    client_id: str,
-    secret: str,
-    app: str = "",
-    grant: str = "client_credentials",
-    tenant: str = "acme",
-) -> GrantContext:
-    return await w.features.resolution.resolve_client(TOKEN, tenant, client_id, secret, app, grant)
 
 
 async def member(w: World, email: str = "ann@example.com", *apps: str) -> User:
@@ -138,11 +113,23 @@ async def audit_count(uow: Any) -> int:
         return (await tx.audit.search(None, PageRequest(size=1000), "", "")).total
 
 
+async def versions(uow: Any, *scopes: str) -> list[int]:
+    """The snapshot versions the registry holds for ``scopes``."""
+    async with uow.read() as tx:
+        read = await tx.versions.read(list(scopes))
+    return [read[scope] for scope in scopes]
+
+
+def unauthorized(error: DomainError) -> tuple[str, str]:
+    return error.reason, error.metadata.get("oauth_error", "")
+
+
 # -- who may call ------------------------------------------------------------------------------
 
 Call = Callable[[ResolutionUseCases, Any], Awaitable[object]]
 CALLS: dict[str, Call] = {
-    "resolve_client": lambda uc, p: uc.resolve_client(p, "acme", "tc_x", "tsk_x", "", "password"),
+    "client_snapshot": lambda uc, p: uc.client_snapshot(p, "acme", "tc_x"),
+    "record_secret_use": lambda uc, p: uc.record_secret_use(p, "s-1", fakes.NOW, ""),
     "resolve_user": lambda uc, p: uc.resolve_user(p, "acme", "billing", "u-1", "tc_x"),
     "tenant_exists": lambda uc, p: uc.tenant_exists(p, "acme"),
 }
@@ -162,319 +149,243 @@ async def test_only_the_token_service_may_resolve_and_others_are_refused_before_
     assert caught.value.reason == "SERVICE_ONLY"
 
 
-# -- resolve_client ----------------------------------------------------------------------------
+# -- client_snapshot ---------------------------------------------------------------------------
 
 
-async def test_a_client_resolves_to_what_its_tokens_for_one_app_carry() -> None:
-    w = await world()
-    await role(w, "accountant", "billing/invoice:read", "shop/order:read")
-    await role(w, "biller", "billing/invoice:write", app="billing")
-    await role(w, "shopper", "shop/order:read", app="shop")
-    await w.features.scopes.create(ADMIN, "acme", "reports.read", "", "")
-    await w.features.scopes.create(ADMIN, "acme", "billing.export", "", "billing")
-    await w.features.scopes.create(ADMIN, "acme", "invite:write", "", "shop")
-    for app, audience in (("billing", "billing-api"), ("shop", "shop-api")):
-        await w.features.resource_servers.create(
-            ADMIN, "acme", ResourceServerDraft(app=app, audience=audience, name=audience)
-        )
-    client_id, secret = await client(
-        w,
-        "billing",
-        "shop",
-        roles=("accountant", "biller", "shopper"),
-        scopes=("reports.read", "billing.export", "invite:write"),
-    )
-    billing = await resolve(w, client_id, secret, "billing")
-    assert billing == GrantContext(
-        tenant_slug="acme",
-        tenant_id=w.billing.tenant_id,
-        client_id=client_id,
-        confidential=True,
-        app_id=w.billing.id,
-        app_code="billing",
-        region="eu",
-        db_code=w.billing.db_code or "",
-        roles=("accountant", "biller"),
-        permissions=("invoice:read", "invoice:write"),
-        plan_code=None,
-        entitlements={},
-        access_token_seconds=900,
-        scopes=("billing.export", "reports.read"),
-        audiences=("billing-api",),
-    )
-    shop = await resolve(w, client_id, secret, "shop")
-    assert (shop.app_id, shop.roles, shop.permissions, shop.scopes, shop.audiences) == (
-        w.shop.id,
-        ("accountant", "shopper"),
-        ("order:read",),
-        ("invite:write", "reports.read"),
-        ("shop-api",),
-    )
-
-
-async def test_a_client_without_roles_carries_no_permissions() -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing")
-    context = await resolve(w, client_id, secret)
-    assert (context.roles, context.permissions, context.scopes) == ((), (), ())
-
-
-async def test_admin_permissions_reach_only_tokens_of_the_system_app() -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing", "tessera", roles=("tenant-admin",))
-    assert (await resolve(w, client_id, secret, "billing")).permissions == ()
-    admin = await resolve(w, client_id, secret, "tessera")
-    assert admin.roles == ("tenant-admin",)
-    assert "client:write" in admin.permissions
-
-
-async def failure(w: World, kind: str) -> tuple[str, str, str, str]:
-    """Arrange one kind of authentication failure: (tenant, client_id, secret, grant)."""
-    client_id, secret = await client(w, "billing")
-    if kind == "unknown-client":
-        return "acme", "tc_" + "a" * 26, secret, "client_credentials"
-    if kind == "unknown-tenant":
-        return "nowhere", client_id, secret, "client_credentials"
-    if kind == "another-tenant":
-        await w.features.tenants.create(
-            fakes.operator(), TenantDraft(slug="globex", display_name="G")
-        )
-        return "globex", client_id, secret, "client_credentials"
-    if kind == "wrong-secret":
-        return "acme", client_id, "tsk_" + "x" * 43, "client_credentials"
-    if kind == "no-secret":
-        return "acme", client_id, "", "client_credentials"
-    if kind == "disabled":
-        await w.features.clients.update(ADMIN, "acme", client_id, ClientPatch(enabled=False), 0)
-        return "acme", client_id, secret, "client_credentials"
-    if kind == "deleted":
-        await w.features.clients.delete(ADMIN, "acme", client_id)
-        return "acme", client_id, secret, "client_credentials"
-    if kind == "grace-over":
-        await w.features.clients.regenerate_secret(ADMIN, "acme", client_id, 60)
-        w.clock.advance(61)
-        return "acme", client_id, secret, "client_credentials"
-    public_id, _ = await client(w, "billing", confidential=False)
-    if kind == "public-with-secret":
-        return "acme", public_id, secret, "authorization_code"
-    assert kind == "public-client-credentials"
-    return "acme", public_id, "", "client_credentials"
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "unknown-client",
-        "unknown-tenant",
-        "another-tenant",
-        "wrong-secret",
-        "no-secret",
-        "disabled",
-        "deleted",
-        "grace-over",
-        "public-with-secret",
-        "public-client-credentials",
-    ],
-)
-async def test_every_authentication_failure_is_the_same_invalid_client_at_the_same_cost(
-    kind: str,
-) -> None:
-    w = await world()
-    good_id, good_secret = await client(w, "billing")
-    w.hasher.verifications = 0
-    await resolve(w, good_id, good_secret)
-    cost = w.hasher.verifications
-    tenant, client_id, secret, grant = await failure(w, kind)
-    audits = await audit_count(w.uow)
-    w.hasher.verifications = 0
-    with pytest.raises(Unauthenticated) as caught:
-        await resolve(w, client_id, secret, grant=grant, tenant=tenant)
-    assert (caught.value.reason, caught.value.message, caught.value.metadata) == (
-        "INVALID_CLIENT",
-        "Client authentication failed.",
-        {"oauth_error": "invalid_client"},
-    )
-    assert w.hasher.verifications == cost == 2
-    assert await audit_count(w.uow) == audits
-
-
-def unauthorized(error: DomainError) -> tuple[str, str]:
-    return error.reason, error.metadata.get("oauth_error", "")
-
-
-async def test_a_grant_type_the_client_is_not_allowed_is_unauthorized_client() -> None:
-    w = await world()
-    confidential_id, secret = await client(w, "billing")
-    public_id, _ = await client(w, "billing", confidential=False)
-    with pytest.raises(PermissionDenied) as confidential:
-        await resolve(w, confidential_id, secret, grant="password")
-    with pytest.raises(PermissionDenied) as public:
-        await resolve(w, public_id, "", grant="refresh_token")
-    for caught in (confidential, public):
-        assert unauthorized(caught.value) == ("GRANT_TYPE_NOT_ALLOWED", "unauthorized_client")
-
-
-async def test_a_public_client_is_identified_without_a_secret_for_browser_grants() -> None:
-    w = await world()
-    public_id, _ = await client(
-        w, "billing", confidential=False, grant_types=("authorization_code", "refresh_token")
-    )
-    context = await resolve(w, public_id, "", grant="refresh_token")
-    assert (context.client_id, context.confidential) == (public_id, False)
-
-
-async def test_a_disabled_app_gets_no_tokens_until_enabled_again() -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing")
-    await w.features.apps.update(ADMIN, "acme", "billing", AppPatch(enabled=False), 0)
-    with pytest.raises(PermissionDenied) as caught:
-        await resolve(w, client_id, secret)
-    assert unauthorized(caught.value) == ("APP_DISABLED", "unauthorized_client")
-    await w.features.apps.update(ADMIN, "acme", "billing", AppPatch(enabled=True), 0)
-    assert (await resolve(w, client_id, secret)).app_code == "billing"
-
-
-async def test_an_active_plan_carries_its_limits_and_a_retired_one_blocks_issuance() -> None:
+async def test_a_client_snapshot_holds_every_fact_its_tokens_are_decided_from() -> None:
     w = await world()
     operator = fakes.operator()
     await w.features.plans.create(
         operator, PlanDraft(code="starter", name="Starter", limits={"monthly-units": 1000})
     )
-    await w.features.apps.create(
-        operator,
-        "acme",
-        AppDraft(slug="ledger", display_name="Ledger", region="eu", plan="starter"),
-    )
-    client_id, secret = await client(w, "ledger")
-    context = await resolve(w, client_id, secret)
-    assert (context.plan_code, context.entitlements) == ("starter", {"monthly-units": 1000})
-    await w.features.plans.update(operator, "starter", PlanPatch(status="retired"), 0)
-    with pytest.raises(PermissionDenied) as caught:
-        await resolve(w, client_id, secret)
-    assert unauthorized(caught.value) == ("PLAN_RETIRED", "unauthorized_client")
-
-
-async def test_a_client_serving_several_apps_must_name_one() -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing", "shop")
-    with pytest.raises(InvalidArgument) as caught:
-        await resolve(w, client_id, secret)
-    assert (caught.value.reason, caught.value.metadata) == (
-        "APP_REQUIRED",
-        {"oauth_error": "invalid_request"},
-    )
-
-
-@pytest.mark.parametrize("app", ["shop", "tessera", "no-such-app"])
-async def test_an_app_the_client_does_not_serve_is_refused(app: str) -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing")
-    with pytest.raises(InvalidArgument) as caught:
-        await resolve(w, client_id, secret, app)
-    assert (caught.value.reason, caught.value.metadata) == (
-        "APP_NOT_SERVED",
-        {"oauth_error": "invalid_request"},
-    )
-
-
-async def test_the_app_is_named_by_slug_or_id_and_a_single_app_needs_no_name() -> None:
-    w = await world()
-    client_id, secret = await client(w, "billing")
-    for ref in ("", "billing", w.billing.id):
-        assert (await resolve(w, client_id, secret, ref)).app_id == w.billing.id
-
-
-async def test_the_apps_token_lifetime_setting_overrides_the_default() -> None:
-    w = await world()
-    await w.features.apps.create(
+    await w.features.apps.update(operator, "acme", "shop", AppPatch(plan="starter"), 0)
+    await w.features.apps.update(
         ADMIN,
         "acme",
-        AppDraft(
-            slug="quick",
-            display_name="Quick",
-            region="eu",
-            settings={"token_lifetimes.access_token_seconds": 300},
-        ),
+        "billing",
+        AppPatch(settings={"token_lifetimes.access_token_seconds": 300}),
+        0,
     )
-    quick_id, quick_secret = await client(w, "quick")
-    plain_id, plain_secret = await client(w, "billing")
-    assert (await resolve(w, quick_id, quick_secret)).access_token_seconds == 300
-    assert (await resolve(w, plain_id, plain_secret)).access_token_seconds == 900
+    await role(w, "accountant", "billing/invoice:read", "shop/order:read")
+    await role(w, "biller", "billing/invoice:write", app="billing")
+    await role(w, "shopper", "shop/order:read", app="shop")
+    await w.features.scopes.create(ADMIN, "acme", "reports.read", "", "")
+    await w.features.scopes.create(ADMIN, "acme", "billing.export", "", "billing")
+    for audience in ("urn:billing:b", "https://billing-api.example.com"):
+        await w.features.resource_servers.create(
+            ADMIN, "acme", ResourceServerDraft(app="billing", audience=audience, name=audience)
+        )
+    client_id, secret = await client(
+        w,
+        "shop",
+        "billing",
+        roles=("shopper", "biller", "accountant"),
+        scopes=("reports.read", "billing.export"),
+    )
+    snapshot = await w.features.resolution.client_snapshot(TOKEN, "acme", client_id)
+    tenant_version, platform_version = await versions(w.uow, "acme", "*")
+    [secret_row] = snapshot.secrets
+    assert w.hasher.verify(secret, secret_row.hash)
+    assert secret_row == SnapshotSecret(
+        id=secret_row.id,
+        hash=secret_row.hash,
+        created_at=fakes.NOW,
+        expires_at=None,
+        last_used_at=None,
+    )
+    billing = SnapshotApp(
+        id=w.billing.id,
+        slug="billing",
+        enabled=True,
+        region="eu",
+        db_code=w.billing.db_code or "",
+        plan_code=None,
+        plan_retired=False,
+        entitlements={},
+        service_codes=w.billing.service_codes,
+        access_token_seconds=300,
+        audiences=("https://billing-api.example.com", "urn:billing:b"),
+        roles=("accountant", "biller"),
+        permissions=("invoice:read", "invoice:write"),
+    )
+    shop = replace(
+        billing,
+        id=w.shop.id,
+        slug="shop",
+        db_code=w.shop.db_code or "",
+        plan_code="starter",
+        entitlements={"monthly-units": 1000},
+        service_codes=w.shop.service_codes,
+        access_token_seconds=900,
+        audiences=(),
+        roles=("accountant", "shopper"),
+        permissions=("order:read",),
+    )
+    assert snapshot == ClientSnapshot(
+        tenant_version=tenant_version,
+        platform_version=platform_version,
+        tenant="acme",
+        tenant_id=w.billing.tenant_id,
+        client_pk=snapshot.client_pk,
+        client_id=client_id,
+        enabled=True,
+        confidential=True,
+        grant_types=("client_credentials",),
+        secrets=(secret_row,),
+        apps=(billing, shop),  # by slug
+        scopes=(("billing.export", w.billing.id), ("reports.read", None)),
+        found=True,
+    )
+    assert snapshot.client_pk
+    assert tenant_version > 0
 
 
-async def test_a_secrets_last_use_is_recorded_at_most_once_a_minute_and_never_audited() -> None:
+async def test_a_snapshot_shows_a_disabled_client_a_retired_plan_and_a_grace_period() -> None:
     w = await world()
-    client_id, secret = await client(w, "billing")
-    audits = await audit_count(w.uow)
-    [row] = await secret_rows(w.uow, client_id)
-    assert row["last_used_at"] is None
-    await resolve(w, client_id, secret)
-    [row] = await secret_rows(w.uow, client_id)
-    assert row["last_used_at"] == fakes.NOW
-    w.clock.advance(30)
-    await resolve(w, client_id, secret)
-    [row] = await secret_rows(w.uow, client_id)
-    assert row["last_used_at"] == fakes.NOW
-    w.clock.advance(31)
-    await resolve(w, client_id, secret)
-    [row] = await secret_rows(w.uow, client_id)
-    assert row["last_used_at"] == w.clock.at
+    operator = fakes.operator()
+    await w.features.plans.create(operator, PlanDraft(code="old", name="Old", limits={}))
+    await w.features.apps.update(operator, "acme", "billing", AppPatch(plan="old"), 0)
+    await w.features.plans.update(operator, "old", PlanPatch(status="retired"), 0)
+    await w.features.apps.update(ADMIN, "acme", "shop", AppPatch(enabled=False), 0)
+    client_id, _ = await client(w, "billing", "shop")
+    w.clock.advance(10)
+    await w.features.clients.regenerate_secret(ADMIN, "acme", client_id, 60)
+    await w.features.clients.update(ADMIN, "acme", client_id, ClientPatch(enabled=False), 0)
+    snapshot = await w.features.resolution.client_snapshot(TOKEN, "acme", client_id)
+    assert (snapshot.found, snapshot.enabled) == (True, False)
+    new, old = snapshot.secrets  # newest first
+    assert (new.created_at, new.expires_at) == (w.clock.at, None)
+    assert (old.created_at, old.expires_at) == (fakes.NOW, w.clock.at + timedelta(seconds=60))
+    billing, shop = snapshot.apps
+    assert (billing.plan_code, billing.plan_retired, billing.enabled) == ("old", True, True)
+    assert (shop.plan_code, shop.plan_retired, shop.enabled) == (None, False, False)
+    public_id, _ = await client(w, "billing", confidential=False)
+    public = await w.features.resolution.client_snapshot(TOKEN, "acme", public_id)
+    assert (public.confidential, public.secrets, public.grant_types) == (
+        False,
+        (),
+        ("authorization_code",),
+    )
+
+
+async def test_unknown_tenants_unknown_clients_and_other_tenants_clients_are_not_found() -> None:
+    w = await world()
+    client_id, _ = await client(w, "billing")
+    globex, _ = await w.features.tenants.create(
+        fakes.operator(), TenantDraft(slug="globex", display_name="G")
+    )
+    await w.features.roles.create(
+        fakes.operator(), "globex", RoleDraft(code="reader", name="Reader")
+    )
+    acme_version, globex_version, platform = await versions(w.uow, "acme", "globex", "*")
+    assert 0 < globex_version != acme_version
+    resolution = w.features.resolution
+    # Nothing about the client, and the asked tenant's version, so the answer may be cached
+    # under that tenant like any other (services.common.versions).
+    assert await resolution.client_snapshot(TOKEN, "nowhere", client_id) == ClientSnapshot(
+        tenant_version=0, platform_version=platform, tenant="nowhere", tenant_id=""
+    )
+    assert await resolution.client_snapshot(TOKEN, "acme", "tc_" + "a" * 26) == ClientSnapshot(
+        tenant_version=acme_version,
+        platform_version=platform,
+        tenant="acme",
+        tenant_id=w.billing.tenant_id,
+    )
+    assert await resolution.client_snapshot(TOKEN, "globex", client_id) == ClientSnapshot(
+        tenant_version=globex_version,
+        platform_version=platform,
+        tenant="globex",
+        tenant_id=globex.id,
+    )
+    await w.features.clients.delete(ADMIN, "acme", client_id)
+    gone = await resolution.client_snapshot(TOKEN, "acme", client_id)
+    assert (gone.found, gone.client_id, gone.secrets, gone.apps) == (False, "", (), ())
+
+
+async def test_a_snapshot_carries_the_versions_the_writes_bumped_and_announced() -> None:
+    w = await world()
+    client_id, _ = await client(w, "billing")
+    resolution = w.features.resolution
+
+    async def snapshot_versions() -> tuple[int, int]:
+        snapshot = await resolution.client_snapshot(TOKEN, "acme", client_id)
+        assert [snapshot.tenant_version, snapshot.platform_version] == await versions(
+            w.uow, "acme", "*"
+        )
+        return snapshot.tenant_version, snapshot.platform_version
+
+    tenant, platform = await snapshot_versions()
+    await w.features.clients.update(ADMIN, "acme", client_id, ClientPatch(display_name="W2"), 0)
+    assert await snapshot_versions() == (tenant + 1, platform)
+    assert await w.board.current(["acme"]) == [tenant + 1]
+    await w.features.plans.create(fakes.operator(), PlanDraft(code="pro", name="Pro", limits={}))
+    await w.features.plans.update(fakes.operator(), "pro", PlanPatch(name="Pro 2"), 0)
+    assert await snapshot_versions() == (tenant + 1, platform + 1)
+    assert await w.board.current(["acme", "*"]) == [tenant + 1, platform + 1]
+    # Another tenant's write moves only its own version.
+    await w.features.tenants.create(fakes.operator(), TenantDraft(slug="globex", display_name="G"))
+    await w.features.roles.create(
+        fakes.operator(), "globex", RoleDraft(code="reader", name="Reader")
+    )
+    assert await snapshot_versions() == (tenant + 1, platform + 1)
+
+
+# -- record_secret_use -------------------------------------------------------------------------
+
+
+async def test_a_secrets_use_and_current_rehash_are_stored_as_bookkeeping_only() -> None:
+    w = await world()
+    client_id, _ = await client(w, "billing")
+    [before] = await secret_rows(w.uow, client_id)
+    audits, known = await audit_count(w.uow), await versions(w.uow, "acme", "*")
+    w.bus.changes.clear()
+    used_at = fakes.NOW + timedelta(seconds=5)
+    await w.features.resolution.record_secret_use(TOKEN, before["id"], used_at, "")
+    [touched] = await secret_rows(w.uow, client_id)
+    assert touched == {**before, "last_used_at": used_at}
+    rehash = w.hasher.hash("tsk_rehashed")
+    later = used_at + timedelta(minutes=2)
+    await w.features.resolution.record_secret_use(TOKEN, before["id"], later, rehash)
+    [rehashed] = await secret_rows(w.uow, client_id)
+    assert rehashed == {**before, "last_used_at": later, "secret_hash": rehash}
+    # Not an administrative change: no audit event, no notification, no version moved.
     assert await audit_count(w.uow) == audits
     assert w.bus.changes == []
+    assert await versions(w.uow, "acme", "*") == known
 
 
-# -- pepper rotation ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rehash",
+    [
+        SecretHasher(PepperRing.parse(PEPPER_2)).hash("tsk_x"),  # a pepper the registry lacks
+        SecretHasher(PepperRing.parse(f"{PEPPER_2},{fakes.PEPPERS}")).hash("tsk_x"),
+        "hmac-sha256$1$short",
+        "tsk_plaintext",
+    ],
+    ids=["unknown-pepper", "other-current-pepper", "malformed", "plaintext"],
+)
+async def test_a_rehash_not_under_the_current_pepper_is_refused_and_nothing_is_written(
+    rehash: str,
+) -> None:
+    w = await world()
+    client_id, _ = await client(w, "billing")
+    [before] = await secret_rows(w.uow, client_id)
+    with pytest.raises(InvalidArgument) as caught:
+        await w.features.resolution.record_secret_use(TOKEN, before["id"], fakes.NOW, rehash)
+    assert caught.value.reason == "REHASH_INVALID"
+    assert await secret_rows(w.uow, client_id) == [before]
 
 
-async def _platform_under_pepper_1() -> tuple[Any, tuple[str, str], tuple[str, str]]:
-    """A platform under pepper ring "1" with two confidential clients."""
-    uow = memory_unit_of_work()
-    seeded = await fakes.seeded(fakes.features(uow, peppers=PEPPER_1))
-    _, used = await fakes.app(seeded, "billing")
-    _, idle = await fakes.app(seeded, "shop")
-    return uow, (used.client_id, used.client_secret), (idle.client_id, idle.client_secret)
-
-
-async def _resolves(features: Features, client_id: str, secret: str) -> bool:
-    try:
-        await features.resolution.resolve_client(
-            TOKEN, "acme", client_id, secret, "", "client_credentials"
-        )
-    except Unauthenticated:
-        return False
-    return True
-
-
-async def test_a_secret_is_re_hashed_under_the_new_pepper_on_its_next_successful_use() -> None:
-    uow, (client_id, secret), _ = await _platform_under_pepper_1()
-    [row] = await secret_rows(uow, client_id)
-    assert row["secret_hash"].startswith("hmac-sha256$1$")
-    rotated = fakes.features(uow, peppers=f"{PEPPER_2},{PEPPER_1}")
-    assert await _resolves(rotated, client_id, secret)
-    [row] = await secret_rows(uow, client_id)
-    assert row["secret_hash"].startswith("hmac-sha256$2$")
-    # The old pepper can now leave the ring: the secret still authenticates.
-    retired = fakes.features(uow, peppers=PEPPER_2)
-    assert await _resolves(retired, client_id, secret)
-
-
-async def test_a_secret_unused_since_the_rotation_fails_once_its_pepper_is_gone() -> None:
-    uow, (used_id, used_secret), (idle_id, idle_secret) = await _platform_under_pepper_1()
-    rotated = fakes.features(uow, peppers=f"{PEPPER_2},{PEPPER_1}")
-    assert await _resolves(rotated, used_id, used_secret)
-    retired = fakes.features(uow, peppers=PEPPER_2)
-    assert not await _resolves(retired, idle_id, idle_secret)
-    [row] = await secret_rows(uow, idle_id)
-    assert row["secret_hash"].startswith("hmac-sha256$1$")
-
-
-async def test_a_failed_authentication_leaves_the_old_hash_alone() -> None:
-    uow, (client_id, _), _ = await _platform_under_pepper_1()
-    [before] = await secret_rows(uow, client_id)
-    rotated = fakes.features(uow, peppers=f"{PEPPER_2},{PEPPER_1}")
-    assert not await _resolves(rotated, client_id, "tsk_" + "w" * 43)
-    [after] = await secret_rows(uow, client_id)
-    assert after == before
+async def test_the_use_of_a_secret_gone_meanwhile_is_no_error() -> None:
+    w = await world()
+    client_id, _ = await client(w, "billing")
+    [row] = await secret_rows(w.uow, client_id)
+    await w.features.clients.delete(ADMIN, "acme", client_id)
+    audits = await audit_count(w.uow)
+    await w.features.resolution.record_secret_use(
+        TOKEN, row["id"], fakes.NOW, w.hasher.hash("tsk_x")
+    )
+    assert await audit_count(w.uow) == audits
 
 
 # -- resolve_user ------------------------------------------------------------------------------

@@ -337,6 +337,7 @@ async def test_fields_left_out_of_a_tenant_patch_keep_their_values() -> None:
 async def test_every_bad_field_of_a_tenant_patch_is_reported_and_nothing_changes() -> None:
     w = await booted()
     await w.features.tenants.create(fakes.operator(), DRAFT)
+    w.bus.changes.clear()  # the creation's own publication
     with pytest.raises(InvalidArgument) as caught:
         await w.features.tenants.update(
             fakes.operator(),
@@ -362,6 +363,7 @@ async def test_every_bad_field_of_a_tenant_patch_is_reported_and_nothing_changes
 async def test_a_stale_tenant_version_is_refused_and_changes_nothing() -> None:
     w = await booted()
     await w.features.tenants.create(fakes.operator(), DRAFT)
+    w.bus.changes.clear()  # the creation's own publication
     await w.features.tenants.update(fakes.operator(), "acme", TenantPatch(app_limit=30), 1)
     with pytest.raises(StaleVersion) as caught:
         await w.features.tenants.update(fakes.operator(), "acme", TenantPatch(app_limit=40), 1)
@@ -392,9 +394,17 @@ async def test_a_tenant_change_is_audited_naming_the_fields_sent() -> None:
     assert event.details == {"fields": ["display_name", "app_limit"]}
 
 
+async def test_creating_a_tenant_is_published() -> None:
+    w = await booted()
+    w.bus.changes.clear()
+    tenant, _ = await w.features.tenants.create(fakes.operator(), DRAFT)
+    assert w.bus.changes == [Change("acme", "tenant", tenant.id)]
+
+
 async def test_a_tenant_change_is_published_after_it_is_committed() -> None:
     w = await booted()
     tenant, _ = await w.features.tenants.create(fakes.operator(), DRAFT)
+    w.bus.changes.clear()  # the creation's own publication
     seen_versions: list[int] = []
 
     async def look(change: Change) -> None:
