@@ -51,7 +51,9 @@ class Platform:
             RedisChangeBus(settings.redis_url) if settings.redis_url else InProcessChangeBus()
         )
         versions: VersionBoard = (
-            RedisVersionBoard(settings.redis_url) if settings.redis_url else InProcessVersionBoard()
+            RedisVersionBoard(settings.redis_url, settings.db_schema_prefix)
+            if settings.redis_url
+            else InProcessVersionBoard()
         )
         self.runtime = Runtime(settings, key_material(settings), changes, versions)
         self.components: dict[str, Component] = {}

@@ -12,6 +12,11 @@ A resource server pins the tenant(s) whose issuer it trusts (``tenants=`` is req
 the audience it expects. Tessera's default audience of an access token is
 :func:`app_audience` — ``{public_url}/t/{tenant}/apps/{app}`` — which no other tenant's app
 can share even when the slugs are equal (ARCHITECTURE §3).
+
+Local verification cannot see that a token was revoked, or that its client's secret was
+regenerated, before it expires. A resource server that must see those at once gives the
+verifier an ``introspection=`` (tessera_sdk.introspection.Introspector): every token that
+passes the local checks is then confirmed active by the issuer, with a short cache.
 """
 
 from __future__ import annotations
@@ -100,6 +105,19 @@ class _CachedJwks:
 RevocationCheck = Callable[[VerifiedToken], Awaitable[None]]
 
 
+class Introspection(Protocol):
+    """The verifier's introspection mode (tessera_sdk.introspection.Introspector)."""
+
+    @property
+    def tenants(self) -> frozenset[str]:
+        """The tenants it can ask about."""
+        ...
+
+    async def check(self, token: str, verified: VerifiedToken) -> dict[str, Any]:
+        """Raise TokenRejected when the verified token is no longer active."""
+        ...
+
+
 class BaseTokenVerifier:
     """The checks, JWKS cache and key lookup; which tenants' issuers count is decided by
     ``accept_tenant``. Resource servers use :class:`TokenVerifier`, which pins them."""
@@ -117,9 +135,12 @@ class BaseTokenVerifier:
         clock: Callable[[], float] = time.time,
         revocation_check: RevocationCheck | None = None,
         max_cached_tenants: int = 1024,
+        introspection: Introspection | None = None,
     ) -> None:
         """``audience``: the value expected in ``aud`` (None skips the check: only for
-        callers that check the app claim instead, such as Tessera's own services)."""
+        callers that check the app claim instead, such as Tessera's own services).
+        ``introspection``: after every local check passed, ask the issuer whether the token
+        is still active (tessera_sdk.introspection explains the trade-off)."""
         self._issuer_prefix = public_url.rstrip("/") + "/t/"
         self._source = source
         self._accept_tenant = accept_tenant
@@ -129,6 +150,7 @@ class BaseTokenVerifier:
         self._min_refresh = min_refresh_seconds
         self._clock = clock
         self._revocation_check = revocation_check
+        self._introspection = introspection
         self._max_cached = max_cached_tenants
         # Bounded (LRU): issuers are attacker-controlled until the signature checks out.
         self._cache: OrderedDict[str, _CachedJwks] = OrderedDict()
@@ -178,6 +200,8 @@ class BaseTokenVerifier:
         verified = VerifiedToken(tenant=tenant, claims=claims)
         if self._revocation_check is not None:
             await self._revocation_check(verified)
+        if self._introspection is not None:
+            await self._introspection.check(token, verified)
         return verified
 
     def _tenant_of(self, issuer: object) -> str:
@@ -225,7 +249,12 @@ class BaseTokenVerifier:
         for entry in document.get("keys", []):
             if entry.get("alg") not in ALLOWED_ALGORITHMS or "kid" not in entry:
                 continue
-            keys[entry["kid"]] = jwt.PyJWK(entry)
+            try:
+                # EC P-256 (ES256), OKP Ed25519 (EdDSA, RFC 8037) and RSA keys load; a key
+                # this PyJWT cannot load is skipped rather than failing the whole set.
+                keys[entry["kid"]] = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue
         cached = _CachedJwks(keys=keys, fetched_at=self._clock())
         self._cache[tenant] = cached
         self._cache.move_to_end(tenant)
@@ -259,6 +288,7 @@ class TokenVerifier(BaseTokenVerifier):
         min_refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.time,
         revocation_check: RevocationCheck | None = None,
+        introspection: Introspection | None = None,
     ) -> None:
         if isinstance(tenants, str):
             raise TypeError("tenants= takes a collection of tenant slugs, e.g. ['acme'].")
@@ -268,6 +298,12 @@ class TokenVerifier(BaseTokenVerifier):
             raise ValueError(
                 "tenants= must name at least one tenant slug (lowercase letters, digits, "
                 f"hyphens), e.g. ['acme']; invalid: {invalid}."
+            )
+        if introspection is not None and not pinned <= introspection.tenants:
+            missing = sorted(pinned - introspection.tenants)
+            raise ValueError(
+                "introspection= needs the resource server's client credentials for every "
+                f"tenant in tenants=; none for {missing}."
             )
         self.tenants = pinned
         super().__init__(
@@ -281,6 +317,7 @@ class TokenVerifier(BaseTokenVerifier):
             clock=clock,
             revocation_check=revocation_check,
             max_cached_tenants=max(len(pinned), 1),
+            introspection=introspection,
         )
 
     @classmethod

@@ -8,17 +8,19 @@ services calling each other present a service token minted by the token service
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import grpc
 
 from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
+from services.common.vocabulary import CONTROL_PLANE_TENANT, SYSTEM_APP
 from tessera_sdk.verifier import BaseTokenVerifier, KeysUnavailable, TokenRejected
 
-CONTROL_PLANE_TENANT = "control-plane"
-# The system app whose catalog gates the admin API (Modgud seed "The system apps").
-SYSTEM_APP = "tessera"
+SERVICE_TOKENS_REMEMBERED = 1024
 
 PrincipalKind = Literal["client", "user", "service"]
 
@@ -115,10 +117,18 @@ def accept_every_tenant(_tenant: str) -> bool:
 
 
 class Authenticator:
-    """Turns the bearer token of an incoming call into a Principal."""
+    """Turns the bearer token of an incoming call into a Principal.
 
-    def __init__(self, verifier: BaseTokenVerifier) -> None:
+    Service tokens (claim ``svc``) are short-lived and never revoked (a service is trusted
+    until its token expires): a verified one is remembered until then, so a service calling
+    another pays the signature check once per token rather than once per call."""
+
+    def __init__(
+        self, verifier: BaseTokenVerifier, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._verifier = verifier
+        self._clock = clock
+        self._services: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         return await self.principal_from_bearer(bearer_from_metadata(context.invocation_metadata()))
@@ -130,6 +140,9 @@ class Authenticator:
                 "BEARER_MISSING",
                 "This call needs a bearer token: send 'Authorization: Bearer <access token>'.",
             )
+        remembered = self._services.get(token)
+        if remembered is not None and remembered[0] > self._clock():
+            return remembered[1]
         try:
             verified = await self._verifier.verify(token)
         except TokenRejected as exc:
@@ -137,7 +150,12 @@ class Authenticator:
         except KeysUnavailable as exc:
             # Our own dependency failed, not the caller's token (ARCHITECTURE §7).
             raise Unavailable("KEYS_UNAVAILABLE", str(exc)) from exc
-        return principal_from_claims(verified.tenant, verified.claims)
+        principal = principal_from_claims(verified.tenant, verified.claims)
+        if verified.claims.get("svc"):
+            self._services[token] = (float(verified.claims["exp"]), principal)
+            while len(self._services) > SERVICE_TOKENS_REMEMBERED:
+                self._services.popitem(last=False)
+        return principal
 
 
 def require_operator(principal: Principal, permission: str) -> None:

@@ -57,6 +57,30 @@ class Settings(BaseSettings):
 
     default_app_limit: int = Field(25, ge=1, le=100_000)
     access_token_seconds: int = Field(900, ge=60, le=86_400)
+    # Signing-key rotation (services.token.domain.keys, README "Signing keys").
+    key_rotation_lead_seconds: int | None = Field(
+        None,
+        ge=10,
+        le=2_592_000,
+        description="Default lead time of a key rotation: a new key is published this long "
+        "before it signs. Unset: 3600 in production, 60 in development.",
+    )
+    key_retire_margin_seconds: int = Field(
+        300,
+        ge=60,
+        le=86_400,
+        description="How long a retired key stays published after its last token can have "
+        "expired: covers clock skew, verifiers' leeway and replicas' key caches.",
+    )
+    # At least 10: the SDK verifier refetches a JWKS for an unknown kid at most every 10 s, so
+    # no lead time may be shorter.
+    jwks_max_age_seconds: int = Field(
+        300,
+        ge=10,
+        le=86_400,
+        description="Longest Cache-Control max-age of the JWKS and discovery documents; no "
+        "rotation may use a shorter lead time than the max-age they are served with.",
+    )
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
 
     encryption_keys: SecretStr | None = Field(
@@ -163,6 +187,21 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.mode is Mode.PRODUCTION
+
+    @property
+    def rotation_lead_seconds(self) -> int:
+        """The default lead time of a key rotation (TESSERA_KEY_ROTATION_LEAD_SECONDS, else
+        an hour in production and a minute in development)."""
+        if self.key_rotation_lead_seconds is not None:
+            return self.key_rotation_lead_seconds
+        return 3600 if self.production else 60
+
+    @property
+    def jwks_cache_seconds(self) -> int:
+        """The Cache-Control max-age of the JWKS and discovery documents, which is also the
+        shortest lead time a rotation may ask for: a relying party's cached copy must expire
+        before a key it does not hold starts signing, so max-age ≤ every lead time."""
+        return min(self.jwks_max_age_seconds, self.rotation_lead_seconds)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.errors import Unavailable
 from services.common.redis_batch import BatchedMget
 
 PLATFORM = "*"
-_KEY = "tessera:version:{}"
 
 
 class VersionBoard(Protocol):
@@ -87,18 +89,25 @@ UNREADABLE_BOARD = UnreadableVersionBoard()
 
 
 class RedisVersionBoard:
-    """Replicas in separate processes: one key per scope, no expiry."""
+    """Replicas in separate processes: one key per scope, no expiry. ``namespace`` keeps
+    deployments that share a Redis apart (their versions count in different databases)."""
 
-    def __init__(self, url: str) -> None:
-        # On the token path and the write path: bounded waits, never a hang.
+    def __init__(self, url: str, namespace: str) -> None:
+        self._key = f"tessera:{namespace}version:{{}}"
+        # On the token path and the write path: bounded waits, never a hang; a connection that
+        # died (Redis restarted) is replaced once on the spot instead of failing the call.
         self._client: redis.Redis = redis.Redis.from_url(
-            url, socket_connect_timeout=1.0, socket_timeout=1.0
+            url,
+            socket_connect_timeout=1.0,
+            socket_timeout=1.0,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         self._lookups = BatchedMget(self._client)
 
     async def announce(self, scope: str, version: int) -> None:
         try:
-            await self._client.set(_KEY.format(scope), version)
+            await self._client.set(self._key.format(scope), version)
         except redis.RedisError as exc:
             raise Unavailable(
                 "VERSION_BOARD_UNAVAILABLE",
@@ -108,7 +117,7 @@ class RedisVersionBoard:
 
     async def current(self, scopes: Sequence[str]) -> list[int | None]:
         try:
-            values = await self._lookups.mget([_KEY.format(s) for s in scopes])
+            values = await self._lookups.mget([self._key.format(s) for s in scopes])
         except redis.RedisError as exc:
             raise Unavailable("VERSION_BOARD_UNAVAILABLE", "Redis cannot be read.") from exc
         return [int(v) if v is not None else None for v in values]
@@ -116,7 +125,7 @@ class RedisVersionBoard:
     async def remember(self, scope: str, version: int) -> None:
         # SETNX: a concurrent announcement (SET) of a newer version always wins.
         try:
-            await self._client.set(_KEY.format(scope), version, nx=True)
+            await self._client.set(self._key.format(scope), version, nx=True)
         except redis.RedisError:
             return
 

@@ -99,6 +99,8 @@ TESSERA_PERMISSIONS: dict[str, str] = {
     "permission:write": "Register permission catalogs",
     "invite-code:read": "Read invite codes",
     "invite-code:write": "Mint and revoke invite codes",
+    "key:read": "Read the tenant's signing keys",
+    "key:write": "Rotate the tenant's signing keys",
 }
 
 CONTROL_PLANE_PERMISSIONS: dict[str, str] = {

@@ -68,6 +68,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("PATCH", f"{_TENANT}/resource-servers/{{resource_server}}"): needs("app:write"),
     ("DELETE", f"{_TENANT}/resource-servers/{{resource_server}}"): needs("app:write"),
     ("GET", f"{_TENANT}/audit-events"): needs("audit:read"),
+    ("GET", f"{_TENANT}/signing-keys"): needs("key:read"),
+    ("POST", f"{_TENANT}/signing-keys/rotate"): needs("key:write"),
     # Clients.
     ("POST", f"{_TENANT}/clients"): needs("client:write"),
     ("GET", f"{_TENANT}/clients"): needs("client:read"),

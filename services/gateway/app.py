@@ -24,7 +24,7 @@ from services.gateway.cors import OriginPolicy, TenantCors
 from services.gateway.edge import EdgeGuard, is_oauth_path
 from services.gateway.problems import PROBLEM_MEDIA_TYPE, oauth_error, problem, problem_from_remote
 from services.gateway.rate_limits import FailedAuthLimiter
-from services.gateway.routes import admin, catalog, directory, oauth
+from services.gateway.routes import admin, catalog, directory, keys, oauth, oauth_tokens
 from services.gateway.token_endpoint import TokenEndpoint
 from services.gateway.token_port import TokenPort
 from tessera_sdk.verifier import BaseTokenVerifier
@@ -175,6 +175,8 @@ def create_app(settings: Settings, clients: GatewayClients, token: TokenPort) ->
     app.include_router(admin.router)
     app.include_router(catalog.router)
     app.include_router(directory.router)
+    app.include_router(keys.router)
     app.include_router(oauth.router)
+    app.include_router(oauth_tokens.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -5,8 +5,7 @@ memberships)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 
 from tessera.registry.v1 import (
@@ -19,6 +18,7 @@ from tessera.registry.v1 import (
 )
 
 from services.common.auth import Authenticator
+from services.common.grpc_compose import compose
 from services.registry.apps.servicer import AppServicer
 from services.registry.audit.servicer import AuditServicer
 from services.registry.catalog.servicer import CatalogServicer
@@ -37,20 +37,6 @@ from services.registry.users.servicer import UserServicer
 
 # A generated add_<Service>Servicer_to_server function (grpcio ships no type hints).
 Register = Callable[[Any, Any], None]
-
-
-def compose(descriptor: Any, parts: Sequence[object]) -> SimpleNamespace:
-    """One object answering every RPC of the service ``descriptor`` names, each by the one
-    part that defines it. Raises at start-up when an RPC has no part or two, rather than
-    answering UNIMPLEMENTED (or the wrong feature) at run time."""
-    handlers: dict[str, Any] = {}
-    for method in descriptor.methods:
-        owners = [part for part in parts if hasattr(part, method.name)]
-        if len(owners) != 1:
-            names = ", ".join(type(o).__name__ for o in owners) or "none"
-            raise RuntimeError(f"{descriptor.full_name}.{method.name} is served by {names}")
-        handlers[method.name] = getattr(owners[0], method.name)
-    return SimpleNamespace(**handlers)
 
 
 def registrations(features: Features, auth: Authenticator) -> list[tuple[str, Register, object]]:

@@ -70,6 +70,8 @@ class RegistryComponent:
             self._runtime.keys.bootstrap_admin_secret,
         )
         log.info("bootstrap checked", changed=changed)
+        announced = await self.features.resolution.republish_versions()
+        log.info("snapshot versions announced", versions=announced)
         await self._server.start()
 
     async def stop(self, grace: float) -> None:

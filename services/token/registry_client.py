@@ -135,6 +135,7 @@ def snapshot_from_pb(tenant: str, message: registry_pb2.ClientSnapshot) -> Clien
             Secret(
                 id=s.id,
                 hash=s.hash,
+                created_at=s.created_at.ToDatetime(tzinfo=UTC),
                 expires_at=_time(s, "expires_at"),
                 last_used_at=_time(s, "last_used_at"),
             )

@@ -1,4 +1,5 @@
-"""TokenService gRPC servicer: translates requests to domain calls and back, nothing else."""
+"""The token endpoint's and the JWKS' RPCs of TokenService: translate, call the domain,
+translate back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from typing import Any
 
 import grpc
-from tessera.token.v1 import token_pb2, token_pb2_grpc
+from tessera.token.v1 import token_pb2
 
 from services.common.errors import NotFound
 from services.token.domain.grants import TokenRequest, TokenService
@@ -14,7 +15,10 @@ from services.token.domain.keys import KeyService
 from tessera_sdk.verifier import TENANT_SLUG
 
 
-class TokenServicer(token_pb2_grpc.TokenServiceServicer):
+class TokenServicer:
+    """Exchange and GetJwks; the other RPCs of TokenService live in their own servicers
+    (services.token.wiring composes them)."""
+
     def __init__(self, tokens: TokenService, keys: KeyService) -> None:
         self._tokens = tokens
         self._keys = keys

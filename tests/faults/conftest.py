@@ -156,7 +156,10 @@ class SeparatePlatform:
     def __init__(self, env: dict[str, str], ports: dict[str, int], logs: Path) -> None:
         self.env = env
         self.ports = ports
+        self.logs = logs
         self.services = {name: Service(name, logs / f"{name}.log") for name in SERVICES}
+        # Extra replicas: name -> (module it runs, environment overrides).
+        self.replicas: dict[str, tuple[str, dict[str, str]]] = {}
         self.gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         self.admin_client_id = env["TESSERA_BOOTSTRAP_ADMIN_CLIENT_ID"]
         self.admin_secret = env["TESSERA_BOOTSTRAP_ADMIN_SECRET"]
@@ -172,15 +175,22 @@ class SeparatePlatform:
         service.starts += 1
         service.sink.write(f"\n===== start #{service.starts} of {name} =====\n".encode())
         service.sink.flush()
+        module, overrides = self.replicas.get(name, (name, {}))
         service.process = subprocess.Popen(
-            [str(PYTHON), "-m", f"services.{name}"],
+            [str(PYTHON), "-m", f"services.{module}"],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **overrides},
             stdin=subprocess.DEVNULL,
             stdout=service.sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def add_replica(self, name: str, module: str, port: int, overrides: dict[str, str]) -> None:
+        """Another process of ``module`` (e.g. a second token service) on ``port``."""
+        self.replicas[name] = (module, overrides)
+        self.ports[name] = port
+        self.services[name] = Service(name, self.logs / f"{name}.log")
 
     def alive(self, name: str) -> bool:
         process = self.services[name].process
@@ -210,7 +220,7 @@ class SeparatePlatform:
         process.wait(timeout=10)
 
     def terminate_all(self) -> None:
-        for name in reversed(SERVICES):
+        for name in [*reversed(self.replicas), *reversed(SERVICES)]:
             process = self.services[name].process
             if process is not None and process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -19,9 +19,9 @@ from sqlalchemy import String, Text, create_engine, delete, insert, select, upda
 from sqlalchemy.engine import Engine
 from tessera.registry.v1 import directory_pb2, directory_pb2_grpc
 
-from services.common.auth import CONTROL_PLANE_TENANT
 from services.common.grpc_errors import RemoteError
 from services.common.grpc_server import channel
+from services.common.vocabulary import CONTROL_PLANE_TENANT
 from services.gateway.clients import call
 from services.platform import Platform
 from services.registry import schema as t

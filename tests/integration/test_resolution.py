@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, event, insert, update
 from tessera.registry.v1 import registry_pb2, registry_pb2_grpc
 
-from services.common.auth import CONTROL_PLANE_TENANT
 from services.common.grpc_errors import remote_error
+from services.common.vocabulary import CONTROL_PLANE_TENANT
 from services.platform import Platform
 from services.registry import schema as t
 from services.token.domain.grants import mint_service_token

@@ -2,10 +2,27 @@
 endpoint's description (it is served by services.gateway.token_endpoint).
 
 Errors of the token endpoint use RFC 6749 §5.2 bodies, never problem+json.
+
+How long relying parties may cache the JWKS and discovery (``Cache-Control: public,
+max-age=N``, N = ``settings.jwks_cache_seconds``, ``min(TESSERA_JWKS_MAX_AGE_SECONDS, the
+default rotation lead)``), and why that is enough (services.token.domain.keys):
+
+- A key must be in every cached copy before it signs. A rotation publishes its key at once and
+  lets it sign only after its lead time, and no rotation may use a lead shorter than N: a copy
+  fetched just before the rotation expires before the new key's first token exists. So
+  N ≤ every lead time, whenever the rotation happens; the next key's ``activates_at`` need not
+  be known here, and a copy taken while a key is pending already holds it.
+- Nothing retired vanishes while a token it signed can still be presented: a retired key
+  stays published until its last token expired plus a margin, so every copy fetched while
+  such a token lives holds it. A copy that outlives the key's window by up to N verifies only
+  tokens that have all expired, so the end of that window does not shorten N.
+- Discovery lists the algorithms of the published keys, which change only with them: the
+  same N.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -25,7 +42,9 @@ from services.gateway.problems import (
 )
 
 router = APIRouter(tags=["oauth2"])
-_JWKS_MAX_AGE = 300
+# RFC 8414 §2 order of preference: the default first.
+_SIGNING_ALGS = ("ES256", "EdDSA")
+_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 def _clients(request: Request) -> GatewayClients:
@@ -36,6 +55,18 @@ def _clients(request: Request) -> GatewayClients:
 def _issuer(request: Request, tenant: str) -> str:
     public_url: str = request.app.state.settings.public_url
     return f"{public_url}/t/{tenant}"
+
+
+def _cacheable(request: Request) -> dict[str, str]:
+    """The Cache-Control of the JWKS and discovery (see the module docstring)."""
+    max_age: int = request.app.state.settings.jwks_cache_seconds
+    return {"Cache-Control": f"public, max-age={max_age}"}
+
+
+def _signing_algs(jwks: bytes) -> list[str]:
+    """The algorithms of the tenant's published keys (ES256 and/or EdDSA)."""
+    used = {key.get("alg") for key in json.loads(jwks).get("keys", [])}
+    return [alg for alg in _SIGNING_ALGS if alg in used]
 
 
 _TOKEN_REQUEST_SCHEMA = {
@@ -132,9 +163,12 @@ _PUBLIC_DOCUMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_PUBLIC_DOCUMENT_ERRORS,
 )
 async def discovery(tenant: str, request: Request) -> Response:
+    """RFC 8414 §2 metadata. ``access_token_signing_alg_values_supported`` lists the
+    algorithms of the keys published in the JWKS (a rotation to EdDSA appears here when its
+    key is published, before it signs)."""
     try:
         # Answers 404 for an unknown tenant, and makes sure the keys it points to exist.
-        await _published_jwks(request, tenant)
+        jwks = await _published_jwks(request, tenant)
     except RemoteError as error:
         return _uncacheable(error, request)
     issuer = _issuer(request, tenant)
@@ -143,13 +177,17 @@ async def discovery(tenant: str, request: Request) -> Response:
         "token_endpoint": f"{issuer}/oauth2/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS,
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS,
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": _CLIENT_AUTH_METHODS,
         "response_types_supported": [],
         "scopes_supported": [],
-        "access_token_signing_alg_values_supported": ["ES256"],
+        "access_token_signing_alg_values_supported": _signing_algs(jwks),
         "service_documentation": f"{request.app.state.settings.public_url}/docs",
     }
-    return JSONResponse(document, headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"})
+    return JSONResponse(document, headers=_cacheable(request))
 
 
 @router.get(
@@ -169,9 +207,7 @@ async def jwks(tenant: str, request: Request) -> Response:
     except RemoteError as error:
         return _uncacheable(error, request)
     return Response(
-        content=document,
-        media_type="application/jwk-set+json",
-        headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"},
+        content=document, media_type="application/jwk-set+json", headers=_cacheable(request)
     )
 
 

@@ -47,6 +47,10 @@ from services.registry.kernel.ports import BaseTx, UnitOfWork
 TxT = TypeVar("TxT", bound=BaseTx)
 
 DENIED_ACTION = "escalation.denied"
+# The actor of writes the registry makes on its own (bootstrap from configuration, start-up).
+REGISTRY_SERVICE = Principal(
+    tenant=CONTROL_PLANE_TENANT, subject="service:registry", kind="service", permissions=frozenset()
+)
 
 log = structlog.get_logger("tessera.registry")
 

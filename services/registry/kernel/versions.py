@@ -31,6 +31,10 @@ class VersionStore(Protocol):
         the unit of work ends: no bump of them can be in flight meanwhile."""
         ...
 
+    async def hold_all(self) -> dict[str, int]:
+        """Every version there is, all rows locked until the unit of work ends."""
+        ...
+
 
 class SqlVersionStore(SqlStore):
     async def bump(self, scope: str) -> int:
@@ -69,6 +73,16 @@ class SqlVersionStore(SqlStore):
         found = {scope: int(version) for scope, version in (await self._c.execute(statement)).all()}
         return {scope: found[scope] for scope in scopes}
 
+    async def hold_all(self) -> dict[str, int]:
+        table = t.snapshot_versions
+        if not self._postgresql:
+            # Takes SQLite's single writer lock before reading: no bump can be in flight.
+            await self._c.execute(table.update().where(table.c.scope == "").values(version=0))
+        statement = select(table.c.scope, table.c.version)
+        if self._postgresql:
+            statement = statement.with_for_update()
+        return {scope: int(version) for scope, version in (await self._c.execute(statement)).all()}
+
 
 class MemoryVersionStore(MemoryStore):
     async def bump(self, scope: str) -> int:
@@ -86,3 +100,6 @@ class MemoryVersionStore(MemoryStore):
         for scope in scopes:
             table.setdefault(scope, {"scope": scope, "version": 0})
         return {s: int(table[s]["version"]) for s in scopes}
+
+    async def hold_all(self) -> dict[str, int]:
+        return {s: int(row["version"]) for s, row in self._table("snapshot_versions").items()}

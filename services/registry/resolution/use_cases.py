@@ -27,7 +27,7 @@ from services.registry.apps.store import AppLookup
 from services.registry.clients.store import ClientAuthentication
 from services.registry.kernel.models import Tenant
 from services.registry.kernel.ports import BaseTx, UnitOfWork
-from services.registry.kernel.scope import Publisher, UseCases
+from services.registry.kernel.scope import REGISTRY_SERVICE, Publisher, UseCases
 from services.registry.plans.store import PlanLookup
 from services.registry.resolution.models import ClientSnapshot, GrantContext, UserGrantContext
 from services.registry.resolution.origins import domain_of_origin, origin_allowed
@@ -101,6 +101,19 @@ class ResolutionUseCases(UseCases[ResolutionTx]):
         return assemble_snapshot(
             facts, owner, versions[tenant], versions[PLATFORM], self._default_lifetime
         )
+
+    async def republish_versions(self) -> int:
+        """Announce every committed version on the version board again, overwriting what it
+        shows (a Redis that outlived a database restore would otherwise disagree until each
+        tenant's next write, and every token request would read from the registry). Safe while
+        the rows are held: no write can be between its announcement and its commit. Run at
+        start-up; returns how many versions were announced."""
+        async with self.write(REGISTRY_SERVICE, None) as scope:
+            versions = await scope.tx.versions.hold_all()
+            for announced, version in versions.items():
+                await self._publisher.board.announce(announced, version)
+            scope.unaudited("re-announcing committed versions, not an administrative change")
+        return len(versions)
 
     async def record_secret_use(
         self, principal: Principal, secret_id: str, used_at: datetime, rehash: str

@@ -13,26 +13,33 @@ from services.common.auth import Principal
 from services.common.errors import InvalidArgument, ValidationErrors
 from services.common.hashing import SecretHasher
 from services.common.vocabulary import (
-    CONTROL_PLANE_APP,
-    CONTROL_PLANE_PERMISSIONS,
     CONTROL_PLANE_TENANT,
     DEFAULT_GRANT_TYPES,
-    PLATFORM_ADMIN_ROLE,
-    SYSTEM_APP,
-    TENANT_ADMIN_ROLE,
-    TESSERA_PERMISSIONS,
 )
 from services.registry.clients.models import Client, ClientSecretRecord, IssuedCredentials
 from services.registry.clients.provisioning import create_app_client
 from services.registry.kernel.concurrency import changed_concurrently, check_version
 from services.registry.kernel.models import DEFAULT_TENANT_SETTINGS, PageOf, Settings, Tenant
-from services.registry.kernel.paging import page_request
+from services.registry.kernel.paging import MAX_PAGE_SIZE, page_request
 from services.registry.kernel.ports import UnitOfWork
-from services.registry.kernel.scope import Publisher, UseCases, load_tenant, new_id
+from services.registry.kernel.scope import (
+    REGISTRY_SERVICE,
+    Publisher,
+    UseCases,
+    Write,
+    load_tenant,
+    new_id,
+)
 from services.registry.kernel.settings import merge_patch, validate_settings
 from services.registry.kernel.text import validate_display_name
 from services.registry.tenants.models import TenantDraft, TenantPatch
-from services.registry.tenants.provisioning import ProvisioningTx, seed_admin_role, seed_system_app
+from services.registry.tenants.provisioning import (
+    CONTROL_PLANE_SEED,
+    TENANT_SEED,
+    ProvisioningTx,
+    reseed,
+    seed_tenant,
+)
 from services.registry.tenants.rules import validate_app_limit, validate_tenant_slug
 from services.registry.tenants.store import TenantStore
 
@@ -40,10 +47,6 @@ READ = Access(all_of=("app:read",), operator_instead="tenant:read")
 LIST = operator("tenant:read")
 WRITE = operator("tenant:write")
 ORDER_FIELDS = ("slug", "display_name", "created_at")
-# The actor of writes the registry makes on its own (bootstrap from configuration).
-REGISTRY_SERVICE = Principal(
-    tenant=CONTROL_PLANE_TENANT, subject="service:registry", kind="service", permissions=frozenset()
-)
 
 
 class TenantsTx(ProvisioningTx, Protocol):
@@ -101,12 +104,7 @@ class TenantUseCases(UseCases[TenantsTx]):
                 updated_at=now,
             )
             await tx.tenants.insert(tenant)
-            system = await seed_system_app(
-                tx, tenant, SYSTEM_APP, (SYSTEM_APP,), TESSERA_PERMISSIONS, now
-            )
-            role_id = await seed_admin_role(
-                tx, tenant, TENANT_ADMIN_ROLE, "Tenant administrator", (SYSTEM_APP,), now
-            )
+            system, role_id = await seed_tenant(tx, tenant, TENANT_SEED, now)
             client, credentials = await create_app_client(
                 tx.clients,
                 self._hasher,
@@ -189,11 +187,15 @@ class TenantUseCases(UseCases[TenantsTx]):
 
     async def bootstrap(self, admin_client_id: str, admin_secret: str | None) -> bool:
         """Seed the control-plane tenant, its system apps and (with a secret) the bootstrap
-        admin client.
+        admin client; bring every existing tenant's system catalogs and admin role up to this
+        release's (:func:`reseed`: a new platform permission such as ``key:write`` reaches
+        every tenant admin).
 
-        Idempotent; safe on every start. When the configured admin secret differs from the
-        stored one, the configured secret replaces it (configuration is the source of truth).
-        Returns True when anything was created or changed.
+        Idempotent; safe on every start; a tenant already up to date costs a few reads and
+        no write. When the configured admin secret differs from the stored one, the
+        configured secret replaces it (configuration is the source of truth). Each tenant
+        whose grants changed is announced (its cached snapshots are stale). Returns True when
+        anything was created or changed.
         """
         async with self.write(REGISTRY_SERVICE, None) as scope:
             tx, now = scope.tx, scope.now
@@ -215,20 +217,11 @@ class TenantUseCases(UseCases[TenantsTx]):
                 )
                 await tx.tenants.insert(tenant)
                 changed = True
-            system = await seed_system_app(
-                tx, tenant, SYSTEM_APP, (SYSTEM_APP, CONTROL_PLANE_APP), TESSERA_PERMISSIONS, now
-            )
-            await seed_system_app(
-                tx, tenant, CONTROL_PLANE_APP, (CONTROL_PLANE_APP,), CONTROL_PLANE_PERMISSIONS, now
-            )
-            role_id = await seed_admin_role(
-                tx,
-                tenant,
-                PLATFORM_ADMIN_ROLE,
-                "Platform administrator",
-                (SYSTEM_APP, CONTROL_PLANE_APP),
-                now,
-            )
+            system, role_id, reseeded = await reseed(tx, tenant, CONTROL_PLANE_SEED, now)
+            if reseeded and not changed:
+                scope.publish("role", role_id, tenant_slug=tenant.slug)
+            changed = changed or reseeded
+            changed = await self._reseed_tenants(scope, now) or changed
             # Seeding the platform is not an admin's write; a configured admin secret is.
             scope.unaudited("platform seeding")
             if admin_secret is not None:
@@ -246,6 +239,23 @@ class TenantUseCases(UseCases[TenantsTx]):
                 if created or configured:
                     scope.publish("client", admin_client_id, tenant_slug=tenant.slug)
                 changed = changed or created or configured
+        return changed
+
+    @staticmethod
+    async def _reseed_tenants(scope: Write[TenantsTx], now: datetime) -> bool:
+        """:func:`reseed` every tenant but the control plane, a page at a time."""
+        changed = False
+        offset: int | None = 0
+        while offset is not None:
+            page = await scope.tx.tenants.search(page_request(MAX_PAGE_SIZE, offset), "", "slug")
+            for tenant in page.items:
+                if tenant.control_plane:
+                    continue
+                _, role_id, reseeded = await reseed(scope.tx, tenant, TENANT_SEED, now)
+                if reseeded:
+                    scope.publish("role", role_id, tenant_slug=tenant.slug)
+                    changed = True
+            offset = page.next_offset
         return changed
 
     async def _admin_client(

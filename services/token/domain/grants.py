@@ -2,9 +2,11 @@
 
 Access tokens follow RFC 9068 (JWT profile): header ``typ: at+jwt`` and ``kid``; claims
 ``iss, sub, aud, exp, nbf, iat, jti, client_id, scope`` plus Tessera's ``tenant, app_id,
-app_code, roles, permissions, region, db_code`` and ``entitlements`` only when the app has an
-active plan (TrueParser seed: "An app can issue tokens without a plan, but the token will not
-include the entitlements claim").
+app_code, roles, permissions, region, db_code`` (``permissions`` replaced by
+``permissions_omitted: true`` when they would not fit the size budget:
+services.token.domain.token_size) and ``entitlements`` only when the app has an active plan
+(TrueParser seed: "An app can issue tokens without a plan, but the token will not include
+the entitlements claim").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from services.token.domain.keys import KeyService
 from services.token.domain.secret_upkeep import SecretUpkeepReporter
 from services.token.domain.snapshot_cache import SnapshotCache
 from services.token.domain.snapshots import AppGrant, ClientSnapshot
+from services.token.domain.token_size import DEFAULT_BUDGET_BYTES, fit_permissions
 
 CLIENT_CREDENTIALS = GrantType.CLIENT_CREDENTIALS.value
 
@@ -61,9 +64,11 @@ class TokenService:
         issuer: Callable[[str], str],
         *,
         clock: Callable[[], float] = time.time,
+        max_token_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self._keys = keys
         self._snapshots = snapshots
+        self._max_token_bytes = max_token_bytes
         self._authenticator = authenticator
         self._upkeep = upkeep
         self._issuer = issuer
@@ -132,7 +137,10 @@ class TokenService:
         if app.has_plan:
             claims["entitlements"] = dict(app.entitlements)
         token = jwt.encode(
-            claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"}
+            fit_permissions(claims, self._max_token_bytes),
+            key.private_key,
+            algorithm=key.alg,
+            headers={"kid": key.kid, "typ": "at+jwt"},
         )
         return IssuedToken(access_token=token, expires_in=lifetime, scope=scope)
 

@@ -13,6 +13,7 @@ class Secret:
 
     id: str
     hash: str
+    created_at: datetime
     expires_at: datetime | None  # None = valid until replaced; set = a grace period's end
     last_used_at: datetime | None
 

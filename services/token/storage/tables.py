@@ -26,6 +26,8 @@ signing_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("activated_at", DateTime(timezone=True), nullable=True),
     Column("publish_until", DateTime(timezone=True), nullable=True),
+    # When a key in state "next" starts signing (its lead time after the rotation). tok0002.
+    Column("activates_at", DateTime(timezone=True), nullable=True),
     Index("ix_signing_keys_tenant_alg", "tenant", "alg"),
     # At most one signing key per tenant and algorithm, even when replicas race to create it.
     Index(
@@ -36,4 +38,15 @@ signing_keys = Table(
         postgresql_where=text("state = 'current'"),
         sqlite_where=text("state = 'current'"),
     ),
+)
+
+# Access tokens revoked before they expire (RFC 7009), kept only until then. tok0002.
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("tenant", String(63), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_revoked_tokens_expires_at", "expires_at"),
 )

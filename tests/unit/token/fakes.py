@@ -19,12 +19,20 @@ from services.registry.resolution.servicer import snapshot_pb
 from services.registry.stores import memory_unit_of_work
 from services.token.domain.authentication import ClientAuthenticator
 from services.token.domain.grants import TokenRequest, TokenService
+from services.token.domain.introspection import (
+    AccessTokenReader,
+    CallerAuthentication,
+    Introspection,
+    PresentedToken,
+)
 from services.token.domain.keys import KeyService
+from services.token.domain.revocation import Revocation, RevocationList
 from services.token.domain.secret_upkeep import SecretUpkeepReporter
 from services.token.domain.snapshot_cache import SnapshotCache
 from services.token.domain.snapshots import ClientSnapshot
 from services.token.registry_client import snapshot_from_pb
 from services.token.storage.memory import MemoryKeyStore
+from services.token.storage.revocations import MemoryRevocationStore
 from tests.unit.registry import fakes as registry_fakes
 
 TOKEN_SERVICE = registry_fakes.service("token")
@@ -198,3 +206,69 @@ class CountingHasher(SecretHasher):
 
 def _epoch(clock: registry_fakes.Clock) -> Callable[[], float]:
     return lambda: clock().timestamp()
+
+
+# -- introspection and revocation (RFC 7662, RFC 7009) -----------------------------------------
+
+
+@dataclass
+class TokenChecks:
+    """Introspection and revocation over a token world: one token-service replica's view
+    (its own key and revocation caches) of the world's registry, board and a revocation store
+    that replicas may share."""
+
+    introspection: Introspection
+    revocation: Revocation
+    revocations: RevocationList
+    store: MemoryRevocationStore
+
+    async def introspect(
+        self,
+        caller: tuple[str, str],
+        token: str,
+        *,
+        tenant: str = "acme",
+        hint: str = "",
+    ) -> dict[str, Any]:
+        return await self.introspection.introspect(
+            PresentedToken(tenant, caller[0], caller[1], token, hint)
+        )
+
+    async def revoke(
+        self, caller: tuple[str, str], token: str, *, tenant: str = "acme", hint: str = ""
+    ) -> None:
+        await self.revocation.revoke(PresentedToken(tenant, caller[0], caller[1], token, hint))
+
+
+_WORLD_BOARD: Any = object()
+
+
+def token_checks(
+    world: TokenWorld,
+    *,
+    store: MemoryRevocationStore | None = None,
+    board: VersionBoard | None = _WORLD_BOARD,
+    hasher: SecretHasher | None = None,
+    snapshots: SnapshotCache | None = None,
+) -> TokenChecks:
+    """Introspection and revocation as the token service wires them, over ``world``'s
+    registry and clock. ``board`` announces revocations (the world's by default; None: no
+    board); ``store`` is a fresh one unless shared; ``snapshots`` defaults to the world's
+    snapshot cache (a second replica passes its own)."""
+    clock = _epoch(world.clock)
+    store = store if store is not None else MemoryRevocationStore()
+    cache = snapshots if snapshots is not None else world.cache
+    callers = CallerAuthentication(
+        cache,
+        ClientAuthenticator(hasher or SecretHasher(PepperRing.parse(registry_fakes.PEPPERS))),
+        world.upkeep,
+        clock,
+    )
+    tokens = AccessTokenReader(world.keys, issuer)
+    revocations = RevocationList(store, world.board if board is _WORLD_BOARD else board)
+    return TokenChecks(
+        Introspection(callers, tokens, cache, revocations, clock=clock),
+        Revocation(callers, tokens, revocations, clock=clock),
+        revocations,
+        store,
+    )

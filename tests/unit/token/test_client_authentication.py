@@ -42,8 +42,8 @@ def _snapshot(hasher: SecretHasher, **overrides: Any) -> ClientSnapshot:
         "confidential": True,
         "grant_types": ("client_credentials",),
         "secrets": (
-            Secret("s1", hasher.hash("tsk_right"), None, None),
-            Secret("s0", hasher.hash("tsk_old"), NOW - timedelta(hours=1), None),
+            Secret("s1", hasher.hash("tsk_right"), NOW, None, None),
+            Secret("s0", hasher.hash("tsk_old"), NOW, NOW - timedelta(hours=1), None),
         ),
     }
     fields.update(overrides)
@@ -93,9 +93,9 @@ def test_every_authentication_failure_is_the_same_error_after_the_same_work(
 ) -> None:
     hasher = CountingHasher()
     live = (
-        Secret("s2", hasher.hash("tsk_right"), None, None),
-        Secret("s1", hasher.hash("tsk_other"), NOW + timedelta(hours=1), None),
-        Secret("s0", hasher.hash("tsk_third"), NOW + timedelta(hours=1), None),
+        Secret("s2", hasher.hash("tsk_right"), NOW, None, None),
+        Secret("s1", hasher.hash("tsk_other"), NOW, NOW + timedelta(hours=1), None),
+        Secret("s0", hasher.hash("tsk_third"), NOW, NOW + timedelta(hours=1), None),
     )
     snapshots = {
         "unknown": _not_found("acme"),
@@ -135,7 +135,7 @@ def test_the_right_secret_passes_after_the_same_work_and_asks_for_a_last_used_ti
 
 def test_a_previous_secret_in_its_grace_period_still_passes() -> None:
     hasher = CountingHasher()
-    grace = Secret("s0", hasher.hash("tsk_old"), NOW + timedelta(seconds=1), None)
+    grace = Secret("s0", hasher.hash("tsk_old"), NOW, NOW + timedelta(seconds=1), None)
     client = _snapshot(hasher, secrets=(_snapshot(hasher).secrets[0], grace))
     hasher.verifications = 0
     assert _authenticate(hasher, client, "tsk_old") == SecretUpkeep("s0", True, None)
@@ -148,7 +148,7 @@ def test_a_previous_secret_in_its_grace_period_still_passes() -> None:
 
 def test_a_secret_used_within_the_minute_needs_no_upkeep() -> None:
     hasher = CountingHasher()
-    recent = Secret("s1", hasher.hash("tsk_right"), None, NOW - LAST_USED_RESOLUTION)
+    recent = Secret("s1", hasher.hash("tsk_right"), NOW, None, NOW - LAST_USED_RESOLUTION)
     assert _authenticate(hasher, _snapshot(hasher, secrets=(recent,)), "tsk_right") is None
     older = replace(recent, last_used_at=NOW - LAST_USED_RESOLUTION - timedelta(seconds=1))
     assert _authenticate(hasher, _snapshot(hasher, secrets=(older,)), "tsk_right") == (
@@ -179,7 +179,7 @@ def test_a_secret_hashed_under_a_retired_pepper_is_re_hashed_under_the_current_o
 
 def test_a_re_hash_is_asked_even_when_the_last_use_is_recent() -> None:
     old = SecretHasher(OLD_RING)
-    recent = Secret("s1", old.hash("tsk_right"), None, NOW)
+    recent = Secret("s1", old.hash("tsk_right"), NOW, None, NOW)
     upkeep = _authenticate(
         CountingHasher(ROTATED_RING), _snapshot(old, secrets=(recent,)), "tsk_right"
     )

@@ -537,3 +537,19 @@ async def test_a_disabled_apps_domains_and_other_tenants_domains_are_not_allowed
     await w.features.tenants.create(fakes.operator(), TenantDraft(slug="globex", display_name="G"))
     assert not await resolution.origin_allowed("globex", "http://localhost:3000")
     assert not await resolution.origin_allowed("nowhere", "http://localhost:3000")
+
+
+# -- republishing versions at start-up ------------------------------------------------------------
+
+
+async def test_republishing_overwrites_what_the_board_shows_with_the_committed_versions() -> None:
+    w = await world()
+    async with w.uow.read() as tx:
+        committed = await tx.versions.hold_all()
+    assert committed["acme"] > 0
+    await w.board.announce("acme", committed["acme"] + 40)  # a Redis that outlived a restore
+    events = len(await fakes.audit_events(w.uow))
+    announced = await w.features.resolution.republish_versions()
+    assert announced == len(committed)
+    assert await w.board.current(list(committed)) == list(committed.values())
+    assert len(await fakes.audit_events(w.uow)) == events  # not an administrative change
