@@ -86,6 +86,11 @@ class HttpJwksSource:
         return document
 
 
+# Set instead of ``permissions`` in a token too large to carry them (the issuer's size
+# budget); introspection returns the full list.
+PERMISSIONS_OMITTED = "permissions_omitted"
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     tenant: str
@@ -201,7 +206,18 @@ class BaseTokenVerifier:
         if self._revocation_check is not None:
             await self._revocation_check(verified)
         if self._introspection is not None:
-            await self._introspection.check(token, verified)
+            answer = await self._introspection.check(token, verified)
+            if claims.get(PERMISSIONS_OMITTED):
+                # The token was too large to carry its permissions; the issuer has them.
+                claims = {k: v for k, v in claims.items() if k != PERMISSIONS_OMITTED}
+                claims["permissions"] = list(answer.get("permissions") or ())
+                verified = VerifiedToken(tenant=tenant, claims=claims)
+        elif claims.get(PERMISSIONS_OMITTED):
+            raise TokenRejected(
+                "PERMISSIONS_OMITTED",
+                "The token was too large to carry its permissions; configure the verifier's "
+                "introspection= (tessera_sdk.introspection) so they can be fetched.",
+            )
         return verified
 
     def _tenant_of(self, issuer: object) -> str:

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
 
     default_app_limit: int = Field(25, ge=1, le=100_000)
     access_token_seconds: int = Field(900, ge=60, le=86_400)
+    max_access_token_bytes: int = Field(
+        8192,
+        ge=2048,
+        le=65_536,
+        description="Size budget of an access token: past it the token carries "
+        "permissions_omitted instead of its permissions (introspection has them).",
+    )
     # Signing-key rotation (services.token.domain.keys, README "Signing keys").
     key_rotation_lead_seconds: int | None = Field(
         None,

@@ -92,6 +92,7 @@ def create_app(settings: Settings, clients: GatewayClients, token: TokenPort) ->
     )
     app.state.settings = settings
     app.state.clients = clients
+    app.state.token = token
     app.state.failed_auth = FailedAuthLimiter.create(
         settings.redis_url,
         settings.rate_limit_failed_auth_per_client,

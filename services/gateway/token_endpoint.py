@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -18,6 +19,7 @@ from tessera.token.v1 import token_pb2
 from services.common.grpc_errors import RemoteError
 from services.common.vocabulary import TENANT_SLUG_PATTERN
 from services.gateway.edge import EdgeRefusal
+from services.gateway.oauth.client_auth import ClientCredentials
 from services.gateway.oauth.errors import OAuthError, Rendered, from_remote
 from services.gateway.oauth.token_request import TokenRequest, parse_token_request
 from services.gateway.oauth.token_response import render_token
@@ -28,6 +30,7 @@ from services.gateway.token_port import TokenPort
 log = structlog.get_logger("tessera.gateway")
 
 TOKEN_PATH = re.compile(r"/t/([^/]*)/oauth2/token")
+Answer = TypeVar("Answer")
 
 # Exactly the answer the token service gives an unknown tenant: a name that cannot be a tenant
 # is one that does not exist (no oracle, ARCHITECTURE §7).
@@ -86,28 +89,13 @@ class TokenEndpoint:
         except OAuthError as malformed:
             return malformed.render()
         address = scope["client"][0] if scope.get("client") else ""
-        client_id = request.client.client_id
-        refused = await self._limiter.refusal(tenant, client_id, address)
-        if refused is not None:
-            return OAuthError(
-                "temporarily_unavailable",
-                "Too many failed client authentications for this client or from this address; "
-                f"retry after {refused.retry_after} seconds.",
-                429,
-                tuple(refused.headers.items()),
-            ).render()
-        try:
-            if not TENANT_SLUG_PATTERN.fullmatch(tenant):
-                raise _UNKNOWN_TENANT
-            issued = await self._port.exchange(_exchange(tenant, request))
-        except RemoteError as failure:
-            answer = from_remote(failure, basic_auth_used=request.client.basic)
-            if answer.status == 401:
-                counted = await self._limiter.record_failure(tenant, client_id, address)
-                answer = OAuthError(
-                    answer.error, answer.description, 401, (*answer.headers, *counted.items())
-                )
-            return answer.render()
+
+        async def exchange() -> token_pb2.TokenResponse:
+            return await self._port.exchange(_exchange(tenant, request))
+
+        issued = await as_client(self._limiter, tenant, request.client, address, exchange)
+        if isinstance(issued, Rendered):
+            return issued
         return render_token(
             issued.access_token,
             issued.token_type,
@@ -116,6 +104,41 @@ class TokenEndpoint:
             refresh_token=issued.refresh_token,
             id_token=issued.id_token,
         )
+
+
+async def as_client(
+    limiter: FailedAuthLimiter,
+    tenant: str,
+    client: ClientCredentials,
+    address: str,
+    call: Callable[[], Awaitable[Answer]],
+) -> Answer | Rendered:
+    """What the OAuth endpoints (token, introspection, revocation) share around a call to the
+    token service on behalf of ``client``: a client or address over its failed-authentication
+    limit is refused (429) before any credential is checked; a name that cannot be a tenant is
+    an unknown client; a failed client authentication (401) is counted. The call's answer, or
+    the refusal as rendered by the OAuth core."""
+    refused = await limiter.refusal(tenant, client.client_id, address)
+    if refused is not None:
+        return OAuthError(
+            "temporarily_unavailable",
+            "Too many failed client authentications for this client or from this address; "
+            f"retry after {refused.retry_after} seconds.",
+            429,
+            tuple(refused.headers.items()),
+        ).render()
+    try:
+        if not TENANT_SLUG_PATTERN.fullmatch(tenant):
+            raise _UNKNOWN_TENANT
+        return await call()
+    except RemoteError as failure:
+        answer = from_remote(failure, basic_auth_used=client.basic)
+        if answer.status == 401:
+            counted = await limiter.record_failure(tenant, client.client_id, address)
+            answer = OAuthError(
+                answer.error, answer.description, 401, (*answer.headers, *counted.items())
+            )
+        return answer.render()
 
 
 def _exchange(tenant: str, request: TokenRequest) -> token_pb2.ExchangeRequest:

@@ -13,6 +13,7 @@ from services.common.hashing import PepperRing, SecretHasher
 from services.common.runtime import Runtime, utc_now
 from services.common.versions import UNREADABLE_BOARD, VersionBoard
 from services.common.vocabulary import CONTROL_PLANE_TENANT
+from services.token.domain.admin_tokens import ClientTokenStands
 from services.token.domain.authentication import ClientAuthenticator
 from services.token.domain.grants import TokenService, mint_service_token
 from services.token.domain.keys import (
@@ -67,6 +68,7 @@ class TokenComponent:
             ClientAuthenticator(SecretHasher(PepperRing.parse(runtime.keys.secret_peppers))),
             self.upkeep,
             settings.issuer,
+            max_token_bytes=settings.max_access_token_bytes,
         )
         descriptor = token_pb2.DESCRIPTOR.services_by_name["TokenService"]
         servicer = compose(
@@ -99,6 +101,7 @@ class TokenComponent:
                 runtime.settings.public_url,
                 LocalJwksSource(self.keys),
                 accept_tenant=accept_every_tenant,
+                revocation_check=ClientTokenStands(self.snapshots),
             )
         )
 

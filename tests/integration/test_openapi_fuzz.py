@@ -67,6 +67,8 @@ EXCERPT = 300
 OAUTH_OPERATIONS = frozenset(
     {
         "POST /t/{tenant}/oauth2/token",
+        "POST /t/{tenant}/oauth2/introspect",
+        "POST /t/{tenant}/oauth2/revoke",
         "GET /t/{tenant}/.well-known/jwks.json",
         "GET /t/{tenant}/.well-known/openid-configuration",
     }

@@ -43,6 +43,7 @@ class Endpoint:
         self.status = 200
         self.body: bytes | None = None
         self.requests: list[httpx.Request] = []
+        self.extra: dict[str, Any] = {}  # more members of every active answer
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -55,7 +56,9 @@ class Endpoint:
         jti = token_jti(token)
         if not self.active.get(jti, False):
             return httpx.Response(200, json={"active": False})
-        return httpx.Response(200, json={"active": True, "jti": jti, "token_type": "Bearer"})
+        return httpx.Response(
+            200, json={"active": True, "jti": jti, "token_type": "Bearer", **self.extra}
+        )
 
 
 def token_jti(token: str) -> str:
@@ -230,3 +233,22 @@ async def test_the_fastapi_dependency_answers_401_when_inactive_and_503_when_unk
     endpoint.status = 503
     unknown = await get("unknown")
     assert (unknown.status_code, unknown.headers["retry-after"]) == (503, "2")
+
+
+async def test_a_token_without_its_permissions_gets_them_from_introspection() -> None:
+    private, verifier, endpoint, _, _ = world()
+    token = _token(private, jti="big", permissions_omitted=True)
+    endpoint.active["big"] = True
+    endpoint.extra = {"permissions": ["a:read", "b:write"]}
+    verified = await verifier.verify(token)
+    assert verified.permissions == frozenset({"a:read", "b:write"})
+    assert "permissions_omitted" not in verified.claims
+
+
+async def test_without_introspection_a_token_without_its_permissions_is_refused_clearly() -> None:
+    private, jwk = _key("k1")
+    plain = TokenVerifier(BASE, StaticJwks([jwk]), tenants=["acme"], audience="billing")
+    with pytest.raises(TokenRejected) as caught:
+        await plain.verify(_token(private, permissions_omitted=True))
+    assert caught.value.reason == "PERMISSIONS_OMITTED"
+    assert "introspection=" in caught.value.message

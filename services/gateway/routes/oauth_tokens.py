@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-import grpc
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -22,11 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 from tessera.token.v1 import token_pb2
 
-from services.common.grpc_errors import RemoteError
-from services.common.vocabulary import TENANT_SLUG_PATTERN
-from services.gateway.clients import GatewayClients, call
 from services.gateway.oauth.client_auth import ClientCredentials
-from services.gateway.oauth.errors import OAuthError, Rendered, from_remote
+from services.gateway.oauth.errors import OAuthError, Rendered
 from services.gateway.oauth.introspection import (
     parse_introspection_request,
     render_introspection,
@@ -34,19 +30,14 @@ from services.gateway.oauth.introspection import (
 from services.gateway.oauth.revocation import parse_revocation_request, render_revoked
 from services.gateway.problems import OAuthError as OAuthErrorBody
 from services.gateway.rate_limits import FailedAuthLimiter
+from services.gateway.token_endpoint import as_client
+from services.gateway.token_port import TokenPort
 
 log = structlog.get_logger("tessera.gateway")
 
 router = APIRouter(tags=["oauth2"])
 
-# Exactly what the token service answers for an unknown tenant: a name that cannot be a
-# tenant is one that does not exist (no oracle, ARCHITECTURE §7).
-_UNKNOWN_TENANT = RemoteError(
-    grpc.StatusCode.UNAUTHENTICATED,
-    "Client authentication failed.",
-    "INVALID_CLIENT",
-    metadata={"oauth_error": "invalid_client"},
-)
+Answer = TypeVar("Answer")
 
 
 class IntrospectionResponse(BaseModel):
@@ -121,19 +112,20 @@ async def introspect(tenant: str, request: Request) -> Response:
     async def answer() -> Rendered:
         parsed = parse_introspection_request(*await _read(request))
 
-        async def ask(clients: GatewayClients) -> Rendered:
-            result = await call(
-                clients.token.Introspect,
+        async def ask() -> token_pb2.IntrospectResponse:
+            return await _port(request).introspect(
                 token_pb2.IntrospectRequest(
                     tenant=tenant,
                     client=_authentication(parsed.client),
                     token=parsed.token,
                     token_type_hint=parsed.token_type_hint,
-                ),
+                )
             )
-            return render_introspection(result.json.encode())
 
-        return await _as_client(request, tenant, parsed.client, ask)
+        result = await _as_client(request, tenant, parsed.client, ask)
+        return (
+            result if isinstance(result, Rendered) else render_introspection(result.json.encode())
+        )
 
     return await _respond(answer)
 
@@ -154,19 +146,18 @@ async def revoke(tenant: str, request: Request) -> Response:
     async def answer() -> Rendered:
         parsed = parse_revocation_request(*await _read(request))
 
-        async def ask(clients: GatewayClients) -> Rendered:
-            await call(
-                clients.token.Revoke,
+        async def ask() -> token_pb2.RevokeResponse:
+            return await _port(request).revoke(
                 token_pb2.RevokeRequest(
                     tenant=tenant,
                     client=_authentication(parsed.client),
                     token=parsed.token,
                     token_type_hint=parsed.token_type_hint,
-                ),
+                )
             )
-            return render_revoked()
 
-        return await _as_client(request, tenant, parsed.client, ask)
+        result = await _as_client(request, tenant, parsed.client, ask)
+        return result if isinstance(result, Rendered) else render_revoked()
 
     return await _respond(answer)
 
@@ -183,37 +174,22 @@ def _authentication(client: ClientCredentials) -> token_pb2.ClientAuthentication
     )
 
 
+def _port(request: Request) -> TokenPort:
+    port: TokenPort = request.app.state.token
+    return port
+
+
 async def _as_client(
     request: Request,
     tenant: str,
     client: ClientCredentials,
-    ask: Callable[[GatewayClients], Awaitable[Rendered]],
-) -> Rendered:
-    """``ask`` the token service on behalf of ``client``, within the failed-authentication
-    limits the token endpoint applies; its refusals as the OAuth core renders them."""
+    ask: Callable[[], Awaitable[Answer]],
+) -> Answer | Rendered:
+    """``ask`` the token service on behalf of ``client`` within the limits and refusals the
+    token endpoint applies (services.gateway.token_endpoint.as_client)."""
     limiter: FailedAuthLimiter = request.app.state.failed_auth
     address = request.client.host if request.client else ""
-    refused = await limiter.refusal(tenant, client.client_id, address)
-    if refused is not None:
-        raise OAuthError(
-            "temporarily_unavailable",
-            "Too many failed client authentications for this client or from this address; "
-            f"retry after {refused.retry_after} seconds.",
-            429,
-            tuple(refused.headers.items()),
-        )
-    try:
-        if not TENANT_SLUG_PATTERN.fullmatch(tenant):
-            raise _UNKNOWN_TENANT
-        return await ask(request.app.state.clients)
-    except RemoteError as failure:
-        answer = from_remote(failure, basic_auth_used=client.basic)
-        if answer.status == 401:
-            counted = await limiter.record_failure(tenant, client.client_id, address)
-            answer = OAuthError(
-                answer.error, answer.description, 401, (*answer.headers, *counted.items())
-            )
-        raise answer from failure
+    return await as_client(limiter, tenant, client, address, ask)
 
 
 async def _respond(answer: Callable[[], Awaitable[Rendered]]) -> Response:

@@ -56,6 +56,7 @@ from services.token.domain.keys import SIGNING_ALGS
 from services.token.domain.secret_upkeep import SecretUpkeepReporter
 from services.token.domain.snapshot_cache import SnapshotCache
 from services.token.domain.snapshots import ClientSnapshot
+from services.token.domain.token_size import PERMISSIONS_OMITTED
 from tessera_sdk.verifier import ACCESS_TOKEN_TYPES
 
 INACTIVE: Mapping[str, Any] = {"active": False}
@@ -344,6 +345,11 @@ class Introspection:
             return dict(INACTIVE)
         answer: dict[str, Any] = {"active": True, "token_type": "Bearer"}
         answer.update((k, v) for k, v in claims.items() if k not in answer)
+        if answer.pop(PERMISSIONS_OMITTED, False):
+            # The token was minted without its list (the size budget): the full list is the
+            # one its client holds in its app now (the same facts the next token would carry).
+            app = next(a for a in client.apps if a.id == claims["app_id"])
+            answer["permissions"] = list(app.permissions)
         return answer
 
     async def _token_client(self, caller: ClientSnapshot, client_id: str) -> ClientSnapshot:

@@ -39,15 +39,14 @@ def test_permissions_that_would_not_fit_are_omitted_with_the_marker_not_truncate
     }
 
 
-async def test_a_minted_token_never_exceeds_the_budget() -> None:
-    w = await fakes.token_world()
+async def big_client(w: fakes.TokenWorld) -> tuple[str, str]:
+    """A client of ``billing`` whose roles grant 600 permissions, far past 8 KiB of token."""
     features = w.features
     services = ("billing", "files")
     _, credentials = await registry_fakes.app(w.seeded, "billing", service_codes=services)
     permission_writer = registry_fakes.tenant_admin("acme", "permission:write")
     roles = []
-    # Two services of 300 entries each and a role per service (a role grants at most 500):
-    # 600 distinct permissions, far past 8 KiB of token.
+    # Two services of 300 entries each and a role per service (a role grants at most 500).
     for service in services:
         codes = [f"{service}{i:04d}:action" for i in range(300)]
         await features.catalog.register(
@@ -61,9 +60,26 @@ async def test_a_minted_token_never_exceeds_the_budget() -> None:
     await features.clients.update(
         ADMIN, "acme", credentials.client_id, ClientPatch(roles=tuple(roles)), 0
     )
-    issued = await w.exchange(credentials.client_id, credentials.client_secret)
+    return credentials.client_id, credentials.client_secret
+
+
+async def test_a_minted_token_never_exceeds_the_budget() -> None:
+    w = await fakes.token_world()
+    client_id, secret = await big_client(w)
+    issued = await w.exchange(client_id, secret)
     decoded = jwt.decode(issued.access_token, options={"verify_signature": False})
     assert len(issued.access_token) <= 8192
     assert decoded[PERMISSIONS_OMITTED] is True
     assert "permissions" not in decoded
     assert decoded["roles"] == ["billing", "files"]
+
+
+async def test_introspection_returns_the_full_list_of_a_token_minted_without_it() -> None:
+    w = await fakes.token_world()
+    client_id, secret = await big_client(w)
+    issued = await w.exchange(client_id, secret)
+    answer = await fakes.token_checks(w).introspect((client_id, secret), issued.access_token)
+    assert answer["active"] is True
+    assert PERMISSIONS_OMITTED not in answer
+    assert len(answer["permissions"]) == 600
+    assert "billing0000:action" in answer["permissions"]
