@@ -27,8 +27,12 @@ check: lint typecheck test
 migrate: setup  ## Apply migrations to TESSERA_DATABASE_URL (what the Kubernetes Job runs)
 	.venv/bin/tessera migrate
 
-bench: setup  ## Token-path benchmarks (figures are ratios within one run)
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only
+# BACKEND=embedded|postgres|both (default: both when PostgreSQL and Redis answer, else embedded);
+# BENCH_ARGS=--quick skips the scale benchmark (see .venv/bin/python tools/bench.py --help).
+BACKEND ?= auto
+BENCH_ARGS ?=
+bench: setup  ## Token path and scale, measured from outside (compare figures within one run)
+	$(PY) tools/bench.py --backend $(BACKEND) $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv gen .tessera-data .pytest_cache .mypy_cache .ruff_cache

@@ -48,7 +48,9 @@ class Platform:
         self.settings = settings
         self.services = [name for name in SERVICES if name in wanted]
         changes: ChangeBus = (
-            RedisChangeBus(settings.redis_url) if settings.redis_url else InProcessChangeBus()
+            RedisChangeBus(settings.redis_url, settings.db_schema_prefix)
+            if settings.redis_url
+            else InProcessChangeBus()
         )
         versions: VersionBoard = (
             RedisVersionBoard(settings.redis_url, settings.db_schema_prefix)

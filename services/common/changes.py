@@ -18,8 +18,6 @@ import structlog
 
 log = structlog.get_logger("tessera.changes")
 
-CHANNEL = "tessera:changes"
-
 
 @dataclass(frozen=True)
 class Change:
@@ -60,9 +58,11 @@ class InProcessChangeBus:
 
 
 class RedisChangeBus:
-    """Redis pub/sub on one channel; messages are small JSON objects."""
+    """Redis pub/sub on one channel per deployment (``namespace``: deployments sharing a Redis
+    never hear each other's changes); messages are small JSON objects."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str) -> None:
+        self._channel = f"tessera:{namespace}changes"
         # Publishing sits on the acknowledged-write path: bounded waits, so a Redis that is
         # gone (or black-holed) costs a request at most about a second, never a hang.
         self._client: redis.Redis = redis.Redis.from_url(
@@ -74,7 +74,7 @@ class RedisChangeBus:
         """Best effort: a change is already committed when it is published, so a Redis
         outage must not turn the acknowledged write into an error."""
         try:
-            await self._client.publish(CHANNEL, json.dumps(asdict(change)))
+            await self._client.publish(self._channel, json.dumps(asdict(change)))
         except redis.RedisError:
             log.warning("change notification not published", change=asdict(change))
 
@@ -82,7 +82,7 @@ class RedisChangeBus:
         # A subscriber waits for messages indefinitely: its own connection, no read timeout.
         listener: redis.Redis = redis.Redis.from_url(self._url, socket_connect_timeout=1.0)
         pubsub = listener.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(self._channel)
         try:
             async for message in pubsub.listen():
                 if message.get("type") == "message":

@@ -8,17 +8,18 @@ from typing import Any
 import pytest
 
 from services.common.changes import Change, RedisChangeBus
+from services.platform import Platform
 from tests.integration.conftest import Api
 
 pytestmark = pytest.mark.integration
 
 
 async def test_app_and_client_changes_are_published_after_commit(
-    admin: Api, world: dict[str, Any], redis_url: str
+    platform: Platform, admin: Api, world: dict[str, Any], redis_url: str
 ) -> None:
     tenant = world["tenant"]["slug"]
     app = await admin.app(tenant, world["region"]["code"])
-    bus = RedisChangeBus(redis_url)
+    bus = RedisChangeBus(redis_url, platform.settings.db_schema_prefix)
     received: list[Change] = []
     ready = asyncio.Event()
 
